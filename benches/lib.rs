@@ -1,0 +1,1 @@
+//! Benchmarks for Octrix; see the `[[bench]]` entries in this crate's manifest.

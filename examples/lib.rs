@@ -1,0 +1,1 @@
+//! Runnable examples for Octrix; see the `[[example]]` entries in this crate's manifest.

@@ -1,0 +1,1 @@
+//! Placeholder module doc: filled in by its work stream.

@@ -1,0 +1,32 @@
+//! # octrix-core
+//!
+//! The pure core of Octrix, a self-healing reliability engine for Kubernetes
+//! microservices. This crate decides; adapter crates act.
+//!
+//! * It does no IO: every interaction with the outside world goes through a
+//!   port, a small trait implemented by an adapter (`octrix-k8s`,
+//!   `octrix-prom`, `octrix-http`) or by the in-memory implementations here.
+//! * It never reads the system clock: time comes from a [`Clock`].
+//!
+//! ## Modules
+//!
+//! * [`detect`]: streaming anomaly detection (windowed z-score, NAB's windowed
+//!   Gaussian) and a bank of detectors keyed by series.
+//! * [`classify`]: typed cluster observations turned into categorised,
+//!   graded signals by a [`classify::SeverityPolicy`].
+//! * [`incident`]: incidents with a lifecycle, deduplication, correlation and
+//!   MTTA/MTTR statistics, behind an [`incident::IncidentStore`] port.
+//! * [`alert`]: alerts as they arrive from an external system such as
+//!   Alertmanager.
+//! * [`time`]: the [`Clock`] port and timestamps.
+//! * [`labels`]: label sets and series keys.
+
+pub mod alert;
+pub mod classify;
+pub mod detect;
+pub mod incident;
+pub mod labels;
+pub mod time;
+
+pub use labels::Labels;
+pub use time::{Clock, ManualClock, Timestamp};
