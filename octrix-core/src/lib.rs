@@ -18,6 +18,7 @@
 //!   MTTA/MTTR statistics, behind an [`incident::IncidentStore`] port.
 //! * [`alert`]: alerts as they arrive from an external system such as
 //!   Alertmanager.
+//! * [`metrics`]: the [`metrics::MetricSource`] port and typed metrics.
 //! * [`time`]: the [`Clock`] port and timestamps.
 //! * [`labels`]: label sets and series keys.
 
@@ -26,6 +27,7 @@ pub mod classify;
 pub mod detect;
 pub mod incident;
 pub mod labels;
+pub mod metrics;
 pub mod time;
 
 pub use labels::Labels;
