@@ -28,5 +28,6 @@ pub mod incident;
 pub mod labels;
 pub mod time;
 
+pub use classify::{Category, Severity};
 pub use labels::Labels;
 pub use time::{Clock, ManualClock, Timestamp};
