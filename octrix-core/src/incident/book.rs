@@ -304,13 +304,17 @@ impl IncidentBook {
         Ok(incident)
     }
 
-    /// Removes resolved incidents last seen before `cutoff` (once they are
-    /// safely in a store) and returns them. A removed incident can no longer
+    /// Removes incidents resolved before `cutoff` (once they are safely in
+    /// a store) and returns them. A removed incident can no longer
     /// be reopened: its fingerprint firing again opens a new one.
     pub fn prune_resolved(&mut self, cutoff: Timestamp) -> Vec<Incident> {
-        let (pruned, kept) = std::mem::take(&mut self.incidents)
-            .into_iter()
-            .partition(|incident| !incident.is_active() && incident.last_seen < cutoff);
+        let (pruned, kept) =
+            std::mem::take(&mut self.incidents)
+                .into_iter()
+                .partition(|incident| {
+                    !incident.is_active()
+                        && incident.resolved_at.unwrap_or(incident.last_seen) < cutoff
+                });
         self.incidents = kept;
         self.position.clear();
         self.latest_for.clear();

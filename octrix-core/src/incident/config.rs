@@ -102,7 +102,12 @@ auto_resolve: false
         assert_eq!(config.default_alert_severity, Severity::Medium);
 
         let bad_key = serde_norway::from_str::<IncidentBookConfig>("correlation: { keys: [team] }");
-        assert!(bad_key.unwrap_err().to_string().contains("unknown correlation key `team`"));
+        assert!(
+            bad_key
+                .unwrap_err()
+                .to_string()
+                .contains("unknown correlation key `team`")
+        );
 
         let toml_text = "reopen_window = \"-5m\"\n[correlation]\nkeys = [\"severity\"]\n";
         let config: IncidentBookConfig = toml::from_str(toml_text).unwrap();
