@@ -510,7 +510,7 @@ fn record_occurrence(
     });
     raise_to(incident, draft.severity, SeverityChangeReason::Source, now);
     let every = config.escalate_every_occurrences;
-    if every > 0 && incident.occurrences % every == 0 {
+    if every > 0 && incident.occurrences.is_multiple_of(every) {
         let raised = incident.severity.raised(1, config.escalation_ceiling);
         raise_to(
             incident,

@@ -10,13 +10,16 @@ fn at(minute: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
 }
 
+/// Fingerprint, labels, summary.
+type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// Five incidents from a book:
 /// 1 cart/prod critical open (t0), 2 cart/prod warning acknowledged (t10),
 /// 3 web/dev warning resolved (t20), 4 web/prod info open (t30),
 /// 5 no service, critical, open (t40).
 fn incidents() -> Vec<Incident> {
     let mut book = IncidentBook::default();
-    let rows: [(&str, &[(&str, &str)], &str); 5] = [
+    let rows: [Row; 5] = [
         (
             "f1",
             &[
