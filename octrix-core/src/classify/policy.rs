@@ -234,8 +234,8 @@ pub struct Escalation {
 /// [`Classifier`](super::Classifier) raises.
 ///
 /// Load it with serde from YAML or TOML (field names as below), then
-/// [`validate`](SeverityPolicy::validate) it; [`Classifier::new`]
-/// (super::Classifier::new) validates too.
+/// [`validate`](SeverityPolicy::validate) it;
+/// [`Classifier::new`](super::Classifier::new) validates too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SeverityPolicy {

@@ -84,6 +84,11 @@ impl CorrelationKey {
 }
 
 /// Which incidents are related.
+///
+/// An incident opened while another incident with the same values for
+/// every key was seen within `window` joins that incident's group. An
+/// incident missing any key's value is left alone: "no service" is not a
+/// reason to group unrelated incidents. The group is decided at opening.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorrelationConfig {

@@ -61,18 +61,18 @@
 //!   alert still firing after a person resolved it reopens the incident.
 //! * **Severity.** Taken from the source (see [`severity_from_label`]),
 //!   raised (never lowered) when the source reports higher, and raised one
-//!   level on every [`escalate_every_occurrences`]
-//!   (IncidentBookConfig::escalate_every_occurrences)-th occurrence (default
-//!   3), up to the ceiling (default critical).
+//!   level on every
+//!   [`escalate_every_occurrences`](IncidentBookConfig::escalate_every_occurrences)-th
+//!   occurrence (default 3), up to the ceiling (default critical).
 //! * **Auto-resolve.** A resolved alert or a cleared signal resolves the
 //!   active incident of its fingerprint (configurable); a resolution for an
 //!   older occurrence than the current one is ignored.
 //! * **Lifecycle.** open → acknowledged → resolved, open → resolved, and
 //!   resolved → open (reopen); anything else is an
 //!   [`Error::IllegalTransition`].
-//! * **Correlation.** See [`correlate`](CorrelationConfig): by default
-//!   incidents with the same service, environment and severity opened
-//!   within 15 min of each other share a group.
+//! * **Correlation.** An incident opened while a related incident (same
+//!   service, environment and severity by default) was seen within the last
+//!   15 min joins that incident's group; see [`CorrelationConfig`].
 //! * **Ids.** `INC-000001`, `INC-000002`, ... from a counter
 //!   ([`SequentialIds`]), or any [`IncidentIdGenerator`].
 
