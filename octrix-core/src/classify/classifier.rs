@@ -75,7 +75,8 @@ impl Finding {
 /// enough), every observation yields a [`Classification::Raised`] with the
 /// same `since`; the first healthy observation afterwards yields one
 /// [`Classification::Cleared`] and forgets the counters. Healthy resources
-/// cost no memory.
+/// keep no counters (a pod keeps its last restart count, to derive a rate);
+/// [`Classifier::evict_idle`] forgets resources that stopped reporting.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     policy: SeverityPolicy,
@@ -314,7 +315,7 @@ impl Classifier {
         )]
     }
 
-    fn judge_node(&mut self, resource: &ResourceRef, conditions: &NodeConditions) -> Vec<Finding> {
+    fn judge_node(&self, resource: &ResourceRef, conditions: &NodeConditions) -> Vec<Finding> {
         let ready = match conditions.ready {
             ConditionStatus::True => "True",
             ConditionStatus::False => "False",

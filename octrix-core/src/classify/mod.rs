@@ -85,6 +85,8 @@ mod classifier;
 mod fingerprint;
 mod observation;
 mod policy;
+mod reasons;
+mod resource;
 mod restarts;
 mod severity;
 mod signal;
@@ -95,9 +97,11 @@ pub use classifier::Classifier;
 pub use fingerprint::{Fingerprint, fnv1a_64};
 pub use observation::{
     AnomalyReading, ConditionStatus, ContainerStatus, Direction, NodeConditions, Observation,
-    PodPhase, PodStatus, Reading, ResourceKind, ResourceRef, TerminationReason, WaitingReason,
+    PodPhase, PodStatus, Reading,
 };
 pub use policy::{ConditionPolicy, Escalation, Ladder, SeverityPolicy, Step};
+pub use reasons::{TerminationReason, WaitingReason};
+pub use resource::{ResourceKind, ResourceRef};
 pub use severity::{Severity, UnknownSeverity};
 pub use signal::{Classification, Cleared, Signal};
 

@@ -81,6 +81,7 @@ mod config;
 mod correlate;
 mod ids;
 mod intake;
+mod lifecycle;
 mod model;
 mod stats;
 mod store;
