@@ -277,3 +277,72 @@ async fn alertmanager_deliveries_become_incidents_with_exact_mtta_and_mttr() {
     let back: octrix_core::incident::Incident = serde_json::from_value(json).unwrap();
     assert_eq!(back, reopened);
 }
+
+#[test]
+fn classifier_results_open_escalate_and_auto_resolve_an_incident() {
+    use octrix_core::classify::{
+        Classifier, ContainerStatus, Observation, PodPhase, PodStatus, Reading, WaitingReason,
+    };
+
+    let clock = ManualClock::new(ts("2026-11-23T10:00:00Z"));
+    let mut classifier = Classifier::default();
+    let mut book = IncidentBook::default();
+    let pod = ResourceRef::pod("shop", "cart-7d9f").on_node("worker-1");
+    let status = |waiting: Option<WaitingReason>, restarts| {
+        Reading::Pod(PodStatus {
+            phase: PodPhase::Running,
+            containers: vec![ContainerStatus {
+                ready: waiting.is_none(),
+                restart_count: restarts,
+                waiting_reason: waiting,
+                ..ContainerStatus::running("cart")
+            }],
+        })
+    };
+
+    // Eleven scrapes 15 s apart of a crash-looping pod: medium, then high
+    // after ten samples, all one occurrence of one incident.
+    let mut id = None;
+    for scrape in 0..11 {
+        let observation = Observation::new(
+            clock.now(),
+            pod.clone(),
+            status(Some(WaitingReason::CrashLoopBackOff), 1),
+        )
+        .with_service("cart")
+        .with_label("environment", "production");
+        for result in classifier.observe(&observation) {
+            let ingested = book.ingest(&result, clock.now());
+            if scrape == 0 {
+                assert!(matches!(ingested, Ingested::Opened(_)), "{ingested:?}");
+            } else {
+                assert!(matches!(ingested, Ingested::Duplicate(_)), "{ingested:?}");
+            }
+            id = ingested.incident_id().cloned();
+        }
+        clock.advance(SignedDuration::from_secs(15));
+    }
+    let id = id.unwrap();
+    let incident = book.get(&id).unwrap();
+    assert_eq!(incident.category, Category::PodCrash);
+    assert_eq!(incident.source, IncidentSource::Cluster);
+    assert_eq!(incident.severity, Severity::High);
+    assert_eq!(incident.occurrences, 1);
+    assert_eq!(incident.environment.as_deref(), Some("production"));
+    assert_eq!(incident.labels["reason"], "CrashLoopBackOff");
+
+    // The pod recovers: the classifier clears, the book auto-resolves.
+    let healthy = Observation::new(clock.now(), pod.clone(), status(None, 1));
+    let results = classifier.observe(&healthy);
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        book.ingest(&results[0], clock.now()),
+        Ingested::AutoResolved(id.clone())
+    );
+    let incident = book.get(&id).unwrap();
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(
+        incident.time_to_resolve(),
+        Some(SignedDuration::from_secs(165))
+    );
+}
