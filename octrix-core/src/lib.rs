@@ -34,5 +34,6 @@ pub mod metrics;
 pub mod sim;
 pub mod time;
 
+pub use classify::{Category, Severity};
 pub use labels::Labels;
 pub use time::{Clock, ManualClock, Timestamp};
