@@ -17,6 +17,7 @@
 //! * [`incident`]: incidents with a lifecycle, deduplication, correlation and
 //!   MTTA/MTTR statistics, behind an [`incident::IncidentStore`] port.
 //! * [`cluster`]: cluster snapshots and the observer and actuator ports.
+//! * [`healing`]: healing rules, policies, the safety budget and the planner.
 //! * [`alert`]: alerts as they arrive from an external system such as
 //!   Alertmanager.
 //! * [`metrics`]: the [`metrics::MetricSource`] port and typed metrics.
@@ -28,6 +29,7 @@ pub mod alert;
 pub mod classify;
 pub mod cluster;
 pub mod detect;
+pub mod healing;
 pub mod incident;
 pub mod labels;
 pub mod metrics;
