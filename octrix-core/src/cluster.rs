@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use crate::classify::{ConditionStatus, PodPhase};
 use crate::{Labels, Timestamp};
 
 /// What kind of backend a cluster port talks to.
@@ -28,17 +29,6 @@ pub struct ClusterInfo {
     pub name: String,
     /// Real or simulated.
     pub kind: ClusterKind,
-}
-
-/// Status of a node condition, as Kubernetes reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ConditionStatus {
-    /// The condition holds.
-    True,
-    /// The condition does not hold.
-    False,
-    /// The node controller cannot tell (the kubelet stopped reporting).
-    Unknown,
 }
 
 /// One node.
@@ -81,21 +71,6 @@ pub struct DeploymentState {
     pub ready_replicas: u32,
     /// Labels of the deployment's pod template.
     pub labels: Labels,
-}
-
-/// Lifecycle phase of a pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PodPhase {
-    /// Accepted but not running yet.
-    Pending,
-    /// Bound to a node, at least one container running.
-    Running,
-    /// All containers terminated successfully.
-    Succeeded,
-    /// All containers terminated, at least one failed.
-    Failed,
-    /// The state could not be obtained.
-    Unknown,
 }
 
 /// Status of one container of a pod.
