@@ -13,10 +13,13 @@ use super::lifecycle::{
 };
 use super::model::{Incident, IncidentId, IncidentStatus, TimeRange};
 use super::stats::{IncidentStats, incident_stats};
-use super::timeline::{SYSTEM_ACTOR, SeverityChangeReason, TimelineEntry, TimelineEvent};
+use super::timeline::{
+    HEALER_ACTOR, HealingOutcome, HealingStep, SYSTEM_ACTOR, SeverityChangeReason, TimelineEntry,
+    TimelineEvent,
+};
 use crate::Timestamp;
 use crate::alert::{Alert, AlertStatus};
-use crate::classify::{Classification, Cleared, Fingerprint, Signal};
+use crate::classify::{Classification, Cleared, Fingerprint, Severity, Signal};
 
 /// What ingesting an alert or a signal did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,6 +310,91 @@ impl IncidentBook {
         Ok(incident)
     }
 
+    /// Records a healing step on the timeline, as [`HEALER_ACTOR`].
+    pub fn record_healing(
+        &mut self,
+        id: &IncidentId,
+        step: HealingStep<'_>,
+        outcome: HealingOutcome,
+        now: Timestamp,
+    ) -> Result<&Incident, Error> {
+        let incident = self.incident_mut(id, HEALER_ACTOR)?;
+        incident.timeline.push(TimelineEntry {
+            at: now,
+            actor: HEALER_ACTOR.to_owned(),
+            event: TimelineEvent::Healing {
+                rule: step.rule.to_owned(),
+                action: step.action.to_owned(),
+                target: step.target.to_owned(),
+                outcome,
+            },
+        });
+        Ok(incident)
+    }
+
+    /// Hands an active incident to a human: severity goes up one level (up
+    /// to critical), the incident is marked escalated and the channel
+    /// notified is recorded.
+    pub fn escalate(
+        &mut self,
+        id: &IncidentId,
+        reason: &str,
+        channel: &str,
+        now: Timestamp,
+    ) -> Result<&Incident, Error> {
+        let incident = self.incident_mut(id, HEALER_ACTOR)?;
+        if !incident.is_active() {
+            return Err(Error::NotActive(incident.id.clone()));
+        }
+        let raised = incident.severity.raised(1, Severity::Critical);
+        raise_to(incident, raised, SeverityChangeReason::Escalation, now);
+        incident.escalated = true;
+        incident.timeline.push(TimelineEntry {
+            at: now,
+            actor: HEALER_ACTOR.to_owned(),
+            event: TimelineEvent::Escalated {
+                reason: reason.to_owned(),
+                channel: channel.to_owned(),
+            },
+        });
+        Ok(incident)
+    }
+
+    /// Resolves an incident whose healing action was verified to work.
+    pub fn resolve_by_healing(
+        &mut self,
+        id: &IncidentId,
+        note: &str,
+        now: Timestamp,
+    ) -> Result<&Incident, Error> {
+        self.resolve(id, HEALER_ACTOR, Some(note), now)?;
+        let incident = self.incident_mut(id, HEALER_ACTOR)?;
+        incident.resolved_by_healing = true;
+        Ok(incident)
+    }
+
+    /// Links an incident to a chaos run that was active when it opened,
+    /// marking it as an expected effect of the experiment.
+    pub fn link_chaos_run(
+        &mut self,
+        id: &IncidentId,
+        run_id: &str,
+        now: Timestamp,
+    ) -> Result<&Incident, Error> {
+        let incident = self.incident_mut(id, SYSTEM_ACTOR)?;
+        if !incident.chaos_runs.iter().any(|r| r == run_id) {
+            incident.chaos_runs.push(run_id.to_owned());
+            incident.timeline.push(TimelineEntry {
+                at: now,
+                actor: SYSTEM_ACTOR.to_owned(),
+                event: TimelineEvent::LinkedToChaosRun {
+                    run_id: run_id.to_owned(),
+                },
+            });
+        }
+        Ok(incident)
+    }
+
     /// Removes incidents resolved before `cutoff` (once they are safely in
     /// a store) and returns them. A removed incident can no longer
     /// be reopened: its fingerprint firing again opens a new one.
@@ -379,6 +467,9 @@ impl IncidentBook {
             correlation_group: id.clone(),
             acknowledged_at: None,
             resolved_at: None,
+            resolved_by_healing: false,
+            escalated: false,
+            chaos_runs: Vec::new(),
             timeline: vec![TimelineEntry {
                 at: now,
                 actor: SYSTEM_ACTOR.to_owned(),

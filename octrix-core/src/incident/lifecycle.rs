@@ -49,6 +49,7 @@ pub(crate) fn change_status(
 /// Resolves, remembering when.
 pub(crate) fn resolve(incident: &mut Incident, actor: &str, note: Option<&str>, now: Timestamp) {
     incident.resolved_at = Some(now);
+    incident.resolved_by_healing = false;
     change_status(incident, IncidentStatus::Resolved, actor, note, now);
 }
 
@@ -56,6 +57,8 @@ pub(crate) fn resolve(incident: &mut Incident, actor: &str, note: Option<&str>, 
 pub(crate) fn reopen(incident: &mut Incident, actor: &str, note: Option<&str>, now: Timestamp) {
     incident.acknowledged_at = None;
     incident.resolved_at = None;
+    incident.resolved_by_healing = false;
+    incident.escalated = false;
     change_status(incident, IncidentStatus::Open, actor, note, now);
 }
 

@@ -98,7 +98,10 @@ pub use store::{
     InMemoryIncidentStore, IncidentFilter, IncidentPage, IncidentQuery, IncidentStore,
     MAX_PAGE_LIMIT, SortDirection, SortKey, StoreError,
 };
-pub use timeline::{SYSTEM_ACTOR, SeverityChangeReason, TimelineEntry, TimelineEvent};
+pub use timeline::{
+    HEALER_ACTOR, HealingOutcome, HealingStep, SYSTEM_ACTOR, SeverityChangeReason, TimelineEntry,
+    TimelineEvent,
+};
 
 pub use crate::classify::Fingerprint;
 
@@ -128,6 +131,9 @@ pub enum Error {
         /// The newer one.
         by: IncidentId,
     },
+    /// The change only applies to an active incident, and this one is resolved.
+    #[error("incident {0} is resolved")]
+    NotActive(IncidentId),
     /// A change by a person needs the person's name.
     #[error("an actor is required")]
     MissingActor,

@@ -188,11 +188,27 @@ pub struct Incident {
     /// The latest resolution, cleared on reopening.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<Timestamp>,
+    /// Whether the last resolution came from a healing action that was
+    /// verified to work, rather than from a person or the source.
+    #[serde(default)]
+    pub resolved_by_healing: bool,
+    /// Whether healing gave up and handed the incident to a human.
+    #[serde(default)]
+    pub escalated: bool,
+    /// Chaos runs that were active when the incident opened: the incident is
+    /// an expected effect of a planned experiment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chaos_runs: Vec<String>,
     /// Everything that happened to it, oldest first.
     pub timeline: Vec<TimelineEntry>,
 }
 
 impl Incident {
+    /// Whether the incident is an expected effect of a chaos run.
+    pub fn is_expected(&self) -> bool {
+        !self.chaos_runs.is_empty()
+    }
+
     /// Open or acknowledged.
     pub fn is_active(&self) -> bool {
         self.status.is_active()

@@ -10,6 +10,20 @@ use crate::classify::Severity;
 /// escalation, auto-resolution).
 pub const SYSTEM_ACTOR: &str = "octrix";
 
+/// The actor recorded for healing steps and resolutions by healing.
+pub const HEALER_ACTOR: &str = "octrix-healer";
+
+/// The healing step a timeline entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealingStep<'a> {
+    /// The rule that planned it.
+    pub rule: &'a str,
+    /// The action (`restart-pod`, ...).
+    pub action: &'a str,
+    /// What it acts on.
+    pub target: &'a str,
+}
+
 /// One line of an incident's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -72,10 +86,63 @@ pub enum TimelineEvent {
         /// The text.
         text: String,
     },
+    /// A healing step: planned, carried out, verified, denied or failed.
+    Healing {
+        /// The rule that planned it.
+        rule: String,
+        /// The action (`restart-pod`, ...).
+        action: String,
+        /// What it acted on (`pod/shop/web-1`, ...).
+        target: String,
+        /// What came of it.
+        outcome: HealingOutcome,
+    },
+    /// Healing gave up: the incident needs a human.
+    Escalated {
+        /// Why.
+        reason: String,
+        /// The channel notified.
+        channel: String,
+    },
+    /// The incident opened while a chaos run was active on what it concerns.
+    LinkedToChaosRun {
+        /// The run.
+        run_id: String,
+    },
     /// It joined the correlation group of related incidents.
     Correlated {
         /// The group (its first incident's id).
         group: IncidentId,
+    },
+}
+
+/// What came of a healing step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum HealingOutcome {
+    /// The action was carried out; verification follows after the settle time.
+    Executed {
+        /// What the actuator reported.
+        summary: String,
+    },
+    /// Dry run: planned and validated, nothing changed.
+    DryRun {
+        /// What would have happened.
+        summary: String,
+    },
+    /// Verified: the problem is gone.
+    Healed,
+    /// Verified: the problem is still there.
+    NotHealed,
+    /// The action failed.
+    Failed {
+        /// The error.
+        error: String,
+    },
+    /// The action was not allowed (budget, cooldown, protected namespace).
+    Denied {
+        /// Why.
+        reason: String,
     },
 }
 
@@ -87,6 +154,8 @@ pub enum SeverityChangeReason {
     Source,
     /// The problem kept recurring.
     RepeatedOccurrences,
+    /// Healing failed or did not help, so the incident was escalated.
+    Escalation,
 }
 
 #[cfg(test)]

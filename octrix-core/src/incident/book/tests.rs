@@ -644,3 +644,89 @@ fn stats_count_by_dimension_and_measure_mtta_and_mttr() {
     assert_eq!(later.mtta.mean, Some(SignedDuration::from_mins(6)));
     assert_eq!(later.mttr.mean, Some(SignedDuration::from_mins(5)));
 }
+
+#[test]
+fn escalation_raises_severity_marks_the_incident_and_is_recorded() {
+    let mut book = IncidentBook::default();
+    let id = opened(book.ingest_alert(&checkout(0), at(0)));
+    let before = book.get(&id).unwrap().severity;
+    let incident = book
+        .escalate(
+            &id,
+            "restart-pod did not heal the incident",
+            "oncall",
+            at(5),
+        )
+        .unwrap();
+    assert!(incident.escalated);
+    assert_eq!(incident.severity, before.raised(1, Severity::Critical));
+    let last = incident.timeline.last().unwrap();
+    assert_eq!(last.actor, HEALER_ACTOR);
+    assert_eq!(
+        last.event,
+        TimelineEvent::Escalated {
+            reason: "restart-pod did not heal the incident".into(),
+            channel: "oncall".into()
+        }
+    );
+    let json = serde_json::to_value(last).unwrap();
+    assert_eq!(json["kind"], "escalated");
+
+    book.resolve(&id, "alice", None, at(6)).unwrap();
+    assert_eq!(
+        book.escalate(&id, "again", "oncall", at(7)).unwrap_err(),
+        Error::NotActive(id.clone())
+    );
+}
+
+#[test]
+fn healing_steps_and_resolution_by_healing() {
+    let mut book = IncidentBook::default();
+    let id = opened(book.ingest_alert(&checkout(0), at(0)));
+    let step = HealingStep {
+        rule: "crashloops",
+        action: "restart-pod",
+        target: "pod/shop/web-1",
+    };
+    book.record_healing(
+        &id,
+        step,
+        HealingOutcome::Executed {
+            summary: "deleted".into(),
+        },
+        at(1),
+    )
+    .unwrap();
+    book.record_healing(&id, step, HealingOutcome::Healed, at(2))
+        .unwrap();
+    let incident = book
+        .resolve_by_healing(&id, "restart-pod healed it", at(2))
+        .unwrap();
+    assert!(incident.resolved_by_healing);
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    let json = serde_json::to_value(&incident.timeline[incident.timeline.len() - 3]).unwrap();
+    assert_eq!(json["kind"], "healing");
+    assert_eq!(json["outcome"]["result"], "executed");
+    assert_eq!(json["target"], "pod/shop/web-1");
+
+    // A reopened incident is no longer resolved by healing.
+    let incident = book.reopen(&id, "bob", None, at(3)).unwrap();
+    assert!(!incident.resolved_by_healing && !incident.escalated);
+}
+
+#[test]
+fn chaos_runs_link_once_and_mark_the_incident_expected() {
+    let mut book = IncidentBook::default();
+    let id = opened(book.ingest_alert(&checkout(0), at(0)));
+    assert!(!book.get(&id).unwrap().is_expected());
+    book.link_chaos_run(&id, "run-1", at(1)).unwrap();
+    let incident = book.link_chaos_run(&id, "run-1", at(2)).unwrap();
+    assert!(incident.is_expected());
+    assert_eq!(incident.chaos_runs, ["run-1"]);
+    let links = incident
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.event, TimelineEvent::LinkedToChaosRun { .. }))
+        .count();
+    assert_eq!(links, 1);
+}
