@@ -184,7 +184,11 @@ impl Planner {
             }
             return Decision::NoMatchingRule;
         };
-        if subject.severity > self.config.auto_heal_max_severity
+        // The gate applies when healing starts: once a rule is under way, the
+        // severity raised by its own failed steps must not stop the next step.
+        let starting = !self.progress.contains_key(&subject.incident_id);
+        if starting
+            && subject.severity > self.config.auto_heal_max_severity
             && !rule.act_above_auto_heal_severity
         {
             return self.escalate(subject, EscalationReason::SeverityAboveAutoHeal);

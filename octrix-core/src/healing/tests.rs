@@ -138,8 +138,10 @@ fn heals_step_by_step_then_escalates() {
         other => panic!("expected a cooldown, got {other:?}"),
     }
 
-    // The restart did not help: the next action scales by 2 (from 2 to 4).
+    // The restart did not help: the incident was escalated to high, and the
+    // next action of the rule under way still runs: scale by 2 (from 2 to 4).
     planner.advance("inc-1");
+    let subject = Subject { severity: Severity::High, ..subject };
     let scale = act(planner.plan(&subject, &snapshot, at(200)));
     assert_eq!(
         scale.remediation,
@@ -162,7 +164,7 @@ fn heals_step_by_step_then_escalates() {
         panic!("{notify:?}")
     };
     assert_eq!(message.channel, "sre");
-    assert_eq!(message.subject, "[medium] web-1 crash-looping");
+    assert_eq!(message.subject, "[high] web-1 crash-looping");
     assert_eq!(notify.disruption, None);
     planner.record_attempt("inc-1", &notify, at(400));
     planner.advance("inc-1");
