@@ -190,8 +190,18 @@ fn heals_step_by_step_then_escalates() {
         Decision::AwaitingHuman
     );
     planner.finish("inc-1");
+    // Starting afresh, a high incident is above the auto-heal limit again.
     assert!(matches!(
         planner.plan(&subject, &snapshot, at(700)),
+        Decision::Escalate { .. }
+    ));
+    planner.finish("inc-1");
+    let medium = Subject {
+        severity: Severity::Medium,
+        ..subject
+    };
+    assert!(matches!(
+        planner.plan(&medium, &snapshot, at(700)),
         Decision::Act(_)
     ));
 }
