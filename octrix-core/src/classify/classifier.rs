@@ -379,8 +379,9 @@ impl Classifier {
                 anomaly.value,
                 anomaly.z.abs(),
                 match anomaly.direction {
-                    super::Direction::Up => "above",
-                    super::Direction::Down => "below",
+                    super::Direction::Above => "above",
+                    super::Direction::Below => "below",
+                    super::Direction::AtMean => "at",
                 },
                 anomaly.score
             ),

@@ -209,25 +209,7 @@ impl NodeConditions {
     }
 }
 
-/// Which way an anomalous value departed from normal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Above the expected range.
-    Up,
-    /// Below the expected range.
-    Down,
-}
-
-impl Direction {
-    /// `up` or `down`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-}
+pub use crate::detect::Direction;
 
 /// A detector's verdict on one sample, as plain fields so that any detector
 /// can report it.

@@ -357,7 +357,7 @@ fn anomalies_are_graded_by_score_per_metric() {
                 value: 812.0,
                 score,
                 z: 4.2,
-                direction: Direction::Up,
+                direction: Direction::Above,
             }),
         )
     };
@@ -366,7 +366,7 @@ fn anomalies_are_graded_by_score_per_metric() {
     let signal = latency[0].as_signal().unwrap();
     assert_eq!(signal.metric.as_deref(), Some("http_latency_seconds"));
     assert_eq!(signal.labels["route"], "/checkout");
-    assert_eq!(signal.labels["direction"], "up");
+    assert_eq!(signal.labels["direction"], "above");
     assert_eq!(signal.labels["z"], "4.20");
 
     let errors = classifier.observe(&anomaly("http_errors_total", 0.97));
