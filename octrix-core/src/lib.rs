@@ -17,6 +17,7 @@
 //! * [`incident`]: incidents with a lifecycle, deduplication, correlation and
 //!   MTTA/MTTR statistics, behind an [`incident::IncidentStore`] port.
 //! * [`cluster`]: cluster snapshots and the observer and actuator ports.
+//! * [`engine`]: the loop tying detection, incidents and healing to the ports.
 //! * [`healing`]: healing rules, policies, the safety budget and the planner.
 //! * [`alert`]: alerts as they arrive from an external system such as
 //!   Alertmanager.
@@ -29,6 +30,7 @@ pub mod alert;
 pub mod classify;
 pub mod cluster;
 pub mod detect;
+pub mod engine;
 pub mod healing;
 pub mod incident;
 pub mod labels;

@@ -332,9 +332,25 @@ impl IncidentBook {
         Ok(incident)
     }
 
-    /// Hands an active incident to a human: severity goes up one level (up
-    /// to critical), the incident is marked escalated and the channel
-    /// notified is recorded.
+    /// Raises an active incident's severity one level (up to critical)
+    /// because healing failed or did not help, and records the channel
+    /// notified. Healing goes on with its next action.
+    pub fn escalate_severity(
+        &mut self,
+        id: &IncidentId,
+        reason: &str,
+        channel: &str,
+        now: Timestamp,
+    ) -> Result<&Incident, Error> {
+        let incident = self.active_mut(id)?;
+        let raised = incident.severity.raised(1, Severity::Critical);
+        raise_to(incident, raised, SeverityChangeReason::Escalation, now);
+        push_escalated(incident, reason, channel, now);
+        Ok(incident)
+    }
+
+    /// Hands an active incident to a human: healing stops for it, and the
+    /// channel notified is recorded.
     pub fn escalate(
         &mut self,
         id: &IncidentId,
@@ -342,22 +358,33 @@ impl IncidentBook {
         channel: &str,
         now: Timestamp,
     ) -> Result<&Incident, Error> {
+        let incident = self.active_mut(id)?;
+        incident.escalated = true;
+        push_escalated(incident, reason, channel, now);
+        Ok(incident)
+    }
+
+    fn active_mut(&mut self, id: &IncidentId) -> Result<&mut Incident, Error> {
         let incident = self.incident_mut(id, HEALER_ACTOR)?;
         if !incident.is_active() {
             return Err(Error::NotActive(incident.id.clone()));
         }
-        let raised = incident.severity.raised(1, Severity::Critical);
-        raise_to(incident, raised, SeverityChangeReason::Escalation, now);
-        incident.escalated = true;
-        incident.timeline.push(TimelineEntry {
-            at: now,
-            actor: HEALER_ACTOR.to_owned(),
-            event: TimelineEvent::Escalated {
-                reason: reason.to_owned(),
-                channel: channel.to_owned(),
-            },
-        });
         Ok(incident)
+    }
+
+    /// Marks an incident that its source resolved while a healing action
+    /// awaited verification as resolved by that action.
+    pub fn mark_resolved_by_healing(&mut self, id: &IncidentId) -> Result<(), Error> {
+        let incident = self.incident_mut(id, HEALER_ACTOR)?;
+        if incident.is_active() {
+            return Err(Error::IllegalTransition {
+                id: id.clone(),
+                from: incident.status,
+                to: IncidentStatus::Resolved,
+            });
+        }
+        incident.resolved_by_healing = true;
+        Ok(())
     }
 
     /// Resolves an incident whose healing action was verified to work.
@@ -541,3 +568,14 @@ impl IncidentBook {
 
 #[cfg(test)]
 mod tests;
+
+fn push_escalated(incident: &mut Incident, reason: &str, channel: &str, now: Timestamp) {
+    incident.timeline.push(TimelineEntry {
+        at: now,
+        actor: HEALER_ACTOR.to_owned(),
+        event: TimelineEvent::Escalated {
+            reason: reason.to_owned(),
+            channel: channel.to_owned(),
+        },
+    });
+}

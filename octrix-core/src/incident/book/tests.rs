@@ -671,8 +671,14 @@ fn escalation_raises_severity_marks_the_incident_and_is_recorded() {
     );
     let json = serde_json::to_value(last).unwrap();
     assert_eq!(json["kind"], "escalated");
+    let severity = incident.severity;
+    let incident = book.escalate(&id, "no action left", "oncall", at(6)).unwrap();
+    assert!(incident.escalated);
+    assert_eq!(incident.severity, severity, "handing over keeps the severity");
 
     book.resolve(&id, "alice", None, at(6)).unwrap();
+    book.mark_resolved_by_healing(&id).unwrap();
+    assert!(book.get(&id).unwrap().resolved_by_healing);
     assert_eq!(
         book.escalate(&id, "again", "oncall", at(7)).unwrap_err(),
         Error::NotActive(id.clone())
