@@ -42,7 +42,7 @@ fn matrix_body() -> Vec<u8> {
             state ^= state >> 7;
             state ^= state << 17;
             let timestamp = 1_795_424_000.0 + (p as f64) * 15.0 + 0.123;
-            if state % 997 == 0 {
+            if state.is_multiple_of(997) {
                 write!(out, r#"[{timestamp},"NaN"]"#).unwrap();
             } else {
                 let value = (state % 1_000_000) as f64 / 1000.0;

@@ -508,9 +508,12 @@ fn annotate(error: SourceError, query: &str) -> SourceError {
     }
 }
 
+/// Templates that share a set of variables: `(variables, [(name, template)])`.
+type TemplateGroup<'a> = (&'a [&'a str], &'a [(&'a str, &'a String)]);
+
 fn validate(config: &PrometheusSourceConfig) -> Result<(), Error> {
     let q = &config.queries;
-    let groups: [(&[&str], &[(&str, &String)]); 3] = [
+    let groups: [TemplateGroup<'_>; 3] = [
         (
             NODE_VARS,
             &[

@@ -574,7 +574,7 @@ async fn silences_are_created_mute_alerts_and_expire() {
         },
     )
     .await;
-    assert_eq!(muted.status.silenced_by, [id.clone()]);
+    assert_eq!(muted.status.silenced_by, std::slice::from_ref(&id));
 
     am.expire_silence(&id).await.unwrap();
     let expired = am.silence(&id).await.unwrap();

@@ -555,7 +555,7 @@ fn format_time(t: Timestamp) -> String {
 /// A duration in seconds, as Prometheus accepts it for `step`.
 fn format_seconds(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}", ms / 1000)
     } else {
         format!("{}.{:03}", ms / 1000, ms % 1000)
