@@ -208,7 +208,9 @@ start() {
     if port_open "$port"; then die "port $HOST:$port is in use"; fi
   done
   install_packages
-  rm -rf "$STACK_DIR"
+  # Start fresh, removing only what this script creates.
+  rm -rf "$STACK_DIR"/{logs,run,prometheus-data,alertmanager-data}
+  rm -f "$STACK_DIR"/{prometheus.yml,alertmanager.yml,stack-rules.yml}
   write_configs
 
   launch node-exporter prometheus-node-exporter \

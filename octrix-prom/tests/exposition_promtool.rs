@@ -47,7 +47,7 @@ fn populated() -> OctrixMetrics {
 }
 
 #[test]
-#[ignore = "needs promtool: run scripts/test-prom"]
+#[ignore = "needs promtool, installed with the Prometheus stack: run scripts/test"]
 fn exposition_passes_promtool_check_metrics() {
     let text = populated().encode().unwrap();
     let (code, report) = promtool_check(&text);
@@ -58,7 +58,7 @@ fn exposition_passes_promtool_check_metrics() {
 }
 
 #[test]
-#[ignore = "needs promtool: run scripts/test-prom"]
+#[ignore = "needs promtool, installed with the Prometheus stack: run scripts/test"]
 fn empty_exposition_passes_promtool_check_metrics() {
     let text = OctrixMetrics::new().encode().unwrap();
     let (code, report) = promtool_check(&text);
@@ -66,7 +66,7 @@ fn empty_exposition_passes_promtool_check_metrics() {
 }
 
 #[test]
-#[ignore = "needs promtool: run scripts/test-prom"]
+#[ignore = "needs promtool, installed with the Prometheus stack: run scripts/test"]
 fn promtool_does_reject_broken_expositions() {
     // The check above can fail: promtool rejects the captured bad sample.
     let (code, _) = promtool_check(include_str!("data/promtool/bad.prom"));
