@@ -22,7 +22,8 @@
 //! [`PrometheusSource::with_metrics`], `octrix_source_up{source=...}` drops to
 //! 0. Nothing is ever made up: a measure Prometheus has no series for is
 //! `NaN` (node and pod usage), `None` (service ratios and latencies) or a
-//! [`SourceError::NotFound`] (cluster aggregates).
+//! [`SourceError::NotFound`] (cluster aggregates); a pod's restarts are the
+//! restarts kube-state-metrics reports, 0 when it reports none for the pod.
 //!
 //! ```
 //! use octrix_prom::source::{PrometheusSource, PrometheusSourceConfig};

@@ -67,6 +67,14 @@ async fn answer_query(
             tokio::time::sleep(Duration::from_secs(5)).await;
             json("prometheus/query-vector-up.json")
         }
+        literal if literal.starts_with("json:") => {
+            // The test wrote the result itself: a vector of these series.
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":{}}}}}"#,
+                &literal[5..]
+            );
+            ([("content-type", "application/json")], body).into_response()
+        }
         _ => {
             // Echo what arrived, as a vector with one series.
             let header = |name: &str| {
@@ -421,4 +429,106 @@ async fn source_reports_unavailable_and_never_invents_data() {
             .lines()
             .any(|l| l == r#"octrix_source_up{source="prometheus"} 0"#)
     );
+}
+
+/// A vector result for the replay server: `json:[...]`.
+fn vector(series: &[(&[(&str, &str)], &str)]) -> String {
+    let items: Vec<String> = series
+        .iter()
+        .map(|(labels, value)| {
+            let labels: serde_json::Map<String, serde_json::Value> = labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                .collect();
+            serde_json::json!({"metric": labels, "value": [1795424866.5, value]}).to_string()
+        })
+        .collect();
+    format!("json:[{}]", items.join(","))
+}
+
+#[tokio::test]
+async fn source_merges_series_by_pod_and_node_without_inventing() {
+    let mut config = PrometheusSourceConfig::new(serve().await);
+    let q = &mut config.queries;
+    let cart = [("namespace", "shop"), ("pod", "cart-1")];
+    let web = [("namespace", "shop"), ("pod", "web-1")];
+    q.pod_cpu_cores = vector(&[(&cart, "0.25")]);
+    q.pod_memory_working_set = vector(&[(&cart, "1048576"), (&web, "2097152")]);
+    q.pod_restarts = vector(&[(&web, "3")]);
+    let node = [("nodename", "node-a")];
+    q.node_cpu_utilisation = vector(&[(&node, "0.5")]);
+    q.node_memory_utilisation = vector(&[(&node, "0.75")]);
+    q.node_disk_utilisation = vector(&[]);
+    q.node_network_receive = vector(&[(&node, "1000")]);
+    q.node_network_transmit = vector(&[(&node, "NaN")]);
+    let source = PrometheusSource::new(config).unwrap();
+
+    let pods = source.pod_metrics(Some("shop")).await.unwrap();
+    assert_eq!(pods.len(), 2);
+    assert_eq!((pods[0].pod.as_str(), pods[0].cpu_cores), ("cart-1", 0.25));
+    assert_eq!(pods[0].memory_working_set_bytes, 1_048_576.0);
+    assert_eq!(pods[0].restarts, 0, "no restarts reported for cart-1");
+    assert_eq!(pods[1].pod, "web-1");
+    assert!(
+        pods[1].cpu_cores.is_nan(),
+        "no CPU series for web-1: NaN, not 0"
+    );
+    assert_eq!(pods[1].restarts, 3);
+
+    let nodes = source.node_metrics().await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].node, "node-a");
+    assert_eq!(
+        (nodes[0].cpu_utilisation, nodes[0].memory_utilisation),
+        (0.5, 0.75)
+    );
+    assert!(nodes[0].disk_utilisation.is_nan());
+    assert_eq!(nodes[0].network_receive_bytes_per_second, 1000.0);
+    assert!(nodes[0].network_transmit_bytes_per_second.is_nan());
+
+    // A template whose series lack the node label is a configuration error.
+    let mut config = PrometheusSourceConfig::new(source.config().prometheus.http.url.clone());
+    config.queries.node_cpu_utilisation = vector(&[(&[("instance", "10.0.0.1:9100")], "0.5")]);
+    let source = PrometheusSource::new(config).unwrap();
+    match source.node_metrics().await {
+        Err(SourceError::Rejected { reason, .. }) => {
+            assert!(
+                reason.contains(r#"without the label "nodename""#),
+                "{reason}"
+            )
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn service_and_cluster_metrics_need_one_series() {
+    let mut config = PrometheusSourceConfig::new(serve().await);
+    let q = &mut config.queries;
+    q.service_request_rate = vector(&[]);
+    q.service_error_rate = vector(&[]);
+    q.service_latency_p50 = vector(&[(&[], "NaN")]);
+    q.service_latency_p99 = vector(&[(&[], "NaN")]);
+    q.cluster_nodes = vector(&[(&[("zone", "a")], "2"), (&[("zone", "b")], "1")]);
+    let source = PrometheusSource::new(config).unwrap();
+    let selector = octrix_core::metrics::ServiceSelector {
+        namespace: "shop".into(),
+        service: "cart".into(),
+        version: Some("v2".into()),
+        window_seconds: 60,
+    };
+    let idle = source.service_metrics(&selector).await.unwrap();
+    assert_eq!(idle.request_rate, 0.0);
+    assert_eq!(idle.error_rate, None);
+    assert_eq!(idle.latency_p50_seconds, None);
+    assert_eq!(idle.latency_p99_seconds, None);
+    match source.cluster_metrics().await {
+        Err(SourceError::Rejected { reason, .. }) => {
+            assert!(
+                reason.contains("cluster_nodes must return one series, returned 2"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
 }
