@@ -271,10 +271,14 @@ impl Engine {
         ports: Ports,
         budget: Arc<Mutex<SafetyBudget>>,
     ) -> Result<Self, Error> {
-        config.healing.validate().map_err(|e| Error::Config(e.to_string()))?;
+        config
+            .healing
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Self {
             bank: DetectorBank::new(config.detection).map_err(|e| Error::Config(e.to_string()))?,
-            classifier: Classifier::new(config.severity).map_err(|e| Error::Config(e.to_string()))?,
+            classifier: Classifier::new(config.severity)
+                .map_err(|e| Error::Config(e.to_string()))?,
             book: IncidentBook::new(config.incidents)?,
             planner: Planner::new(config.healing),
             budget,
@@ -301,7 +305,9 @@ impl Engine {
 
     /// Replaces the healing configuration (rules, policies, switches).
     pub fn set_healing_config(&mut self, config: HealingConfig) -> Result<(), Error> {
-        config.validate().map_err(|e| Error::Config(e.to_string()))?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
         self.planner.set_config(config);
         Ok(())
     }
@@ -391,8 +397,11 @@ impl Engine {
         let now = self.ports.clock.now();
         let incident = self.book.resolve(id, actor, note, now)?.clone();
         self.finish_healing(id);
-        self.updated(id, EngineEvent::IncidentResolved(Box::new(incident.clone())))
-            .await?;
+        self.updated(
+            id,
+            EngineEvent::IncidentResolved(Box::new(incident.clone())),
+        )
+        .await?;
         Ok(incident)
     }
 
@@ -425,7 +434,11 @@ impl Engine {
     }
 
     /// Links an incident to a chaos run (an expected effect) and persists it.
-    pub async fn link_chaos_run(&mut self, id: &IncidentId, run_id: &str) -> Result<Incident, Error> {
+    pub async fn link_chaos_run(
+        &mut self,
+        id: &IncidentId,
+        run_id: &str,
+    ) -> Result<Incident, Error> {
         let now = self.ports.clock.now();
         let incident = self.book.link_chaos_run(id, run_id, now)?.clone();
         self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
@@ -455,9 +468,10 @@ impl Engine {
                 self.snapshot = snapshot;
             }
             Err(error) => {
-                report
-                    .errors
-                    .push(format!("cluster observer {}: {error}", self.ports.observer.info().name));
+                report.errors.push(format!(
+                    "cluster observer {}: {error}",
+                    self.ports.observer.info().name
+                ));
             }
         }
         report.observations = observations.len();
@@ -477,32 +491,38 @@ impl Engine {
         let source = self.ports.metrics.info();
         let samples = match self.ports.metrics.scrape().await {
             Ok(samples) => {
-                self.ports.events.publish(EngineEvent::SourceStatus(SourceStatus {
-                    source,
-                    up: true,
-                    error: None,
-                    at: now,
-                }));
+                self.ports
+                    .events
+                    .publish(EngineEvent::SourceStatus(SourceStatus {
+                        source,
+                        up: true,
+                        error: None,
+                        at: now,
+                    }));
                 samples
             }
             Err(error) => {
                 report.errors.push(error.to_string());
-                self.ports.events.publish(EngineEvent::SourceStatus(SourceStatus {
-                    source,
-                    up: false,
-                    error: Some(error.to_string()),
-                    at: now,
-                }));
+                self.ports
+                    .events
+                    .publish(EngineEvent::SourceStatus(SourceStatus {
+                        source,
+                        up: false,
+                        error: Some(error.to_string()),
+                        at: now,
+                    }));
                 return Vec::new();
             }
         };
         report.samples = samples.len();
         let mut observations = Vec::new();
         for sample in &samples {
-            let detection = match self
-                .bank
-                .observe_series(&sample.metric, &sample.labels, sample.timestamp, sample.value)
-            {
+            let detection = match self.bank.observe_series(
+                &sample.metric,
+                &sample.labels,
+                sample.timestamp,
+                sample.value,
+            ) {
                 Ok(detection) => detection,
                 // Rejected values and a full bank are counted by the bank.
                 Err(_) => continue,
@@ -638,11 +658,15 @@ impl Engine {
         active_problems: &HashSet<(Category, String)>,
         report: &mut TickReport,
     ) {
-        let (due, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending).into_iter().partition(|p| p.due <= now);
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.due <= now);
         self.pending = waiting;
         for pending in due {
-            let still_active = self.book.get(&pending.incident).is_some_and(Incident::is_active);
+            let still_active = self
+                .book
+                .get(&pending.incident)
+                .is_some_and(Incident::is_active);
             let healed = !still_active
                 || !active_problems.contains(&(pending.category, pending.workload.clone()));
             if healed && still_active {
@@ -693,13 +717,24 @@ impl Engine {
             None
         } else {
             self.planner.advance(id.as_str());
-            Some((id, format!("{} did not heal the incident", pending.planned.action.name())))
+            Some((
+                id,
+                format!(
+                    "{} did not heal the incident",
+                    pending.planned.action.name()
+                ),
+            ))
         }
     }
 
     /// Raises severity and notifies the escalation channel; the next action
     /// of the rule is planned on the next pass.
-    async fn escalate(&mut self, (id, reason): (IncidentId, String), now: Timestamp, report: &mut TickReport) {
+    async fn escalate(
+        &mut self,
+        (id, reason): (IncidentId, String),
+        now: Timestamp,
+        report: &mut TickReport,
+    ) {
         let channel = self.planner.config().escalation_channel.clone();
         let Ok(incident) = self.book.escalate_severity(&id, &reason, &channel, now) else {
             return;
@@ -743,9 +778,7 @@ impl Engine {
                 .leaders
                 .entry((incident.category, workload.clone()))
                 .or_insert_with(|| incident.id.clone());
-            if *leader != incident.id
-                && self.book.get(leader).is_some_and(Incident::is_active)
-            {
+            if *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active) {
                 continue;
             }
             *leader = incident.id.clone();
@@ -772,7 +805,9 @@ impl Engine {
                         if let Some(escalated) = self.book.get(&incident.id) {
                             self.ports
                                 .events
-                                .publish(EngineEvent::IncidentEscalated(Box::new(escalated.clone())));
+                                .publish(EngineEvent::IncidentEscalated(Box::new(
+                                    escalated.clone(),
+                                )));
                         }
                     }
                 }
@@ -796,13 +831,20 @@ impl Engine {
         let permit = match acquired {
             Some(Ok(permit)) => Some(permit),
             Some(Err(denial)) => {
-                self.deny(&incident.id, Some(&planned), &Denial::Budget(denial), now, report);
+                self.deny(
+                    &incident.id,
+                    Some(&planned),
+                    &Denial::Budget(denial),
+                    now,
+                    report,
+                );
                 return;
             }
             None => None,
         };
         self.last_denial.remove(&incident.id);
-        self.planner.record_attempt(incident.id.as_str(), &planned, now);
+        self.planner
+            .record_attempt(incident.id.as_str(), &planned, now);
         report.actions += 1;
         let result = self.execute(&planned).await;
         match result {
@@ -819,7 +861,8 @@ impl Engine {
                     self.planner.advance(incident.id.as_str());
                     return;
                 }
-                let settle = SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
+                let settle =
+                    SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
                 self.pending.push(PendingVerification {
                     incident: incident.id.clone(),
                     due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
@@ -833,10 +876,18 @@ impl Engine {
                 if let Some(permit) = permit {
                     self.lock_budget().release(permit);
                 }
-                self.record(&incident.id, &planned, HealingOutcome::Failed { error: error.clone() }, now);
+                self.record(
+                    &incident.id,
+                    &planned,
+                    HealingOutcome::Failed {
+                        error: error.clone(),
+                    },
+                    now,
+                );
                 self.planner.advance(incident.id.as_str());
                 let reason = format!("{} failed: {error}", planned.action.name());
-                self.escalate((incident.id.clone(), reason), now, report).await;
+                self.escalate((incident.id.clone(), reason), now, report)
+                    .await;
             }
         }
     }
@@ -888,7 +939,10 @@ impl Engine {
                 if planned.dry_run {
                     return Ok(format!("would roll {namespace}/{service} back to stable"));
                 }
-                traffic.rollback(namespace, service).await.map_err(|e| e.to_string())
+                traffic
+                    .rollback(namespace, service)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -908,9 +962,15 @@ impl Engine {
         self.last_denial.insert(id.clone(), reason.clone());
         report.denied += 1;
         let (rule, action, target) = match planned {
-            Some(p) => (p.rule.clone(), p.action.name().to_owned(), p.remediation.target()),
+            Some(p) => (
+                p.rule.clone(),
+                p.action.name().to_owned(),
+                p.remediation.target(),
+            ),
             None => match denial {
-                Denial::Cooldown { rule, target, .. } => (rule.clone(), String::new(), target.clone()),
+                Denial::Cooldown { rule, target, .. } => {
+                    (rule.clone(), String::new(), target.clone())
+                }
                 _ => (String::new(), String::new(), String::new()),
             },
         };
@@ -920,7 +980,11 @@ impl Engine {
             action: &action,
             target: &target,
         };
-        if self.book.record_healing(id, step, outcome.clone(), now).is_ok() {
+        if self
+            .book
+            .record_healing(id, step, outcome.clone(), now)
+            .is_ok()
+        {
             self.changed.insert(id.clone());
         }
         self.push_history(ActionRecord {
@@ -934,24 +998,36 @@ impl Engine {
         });
     }
 
-    fn record(&mut self, id: &IncidentId, planned: &PlannedAction, outcome: HealingOutcome, now: Timestamp) {
+    fn record(
+        &mut self,
+        id: &IncidentId,
+        planned: &PlannedAction,
+        outcome: HealingOutcome,
+        now: Timestamp,
+    ) {
         let target = planned.remediation.target();
         let step = HealingStep {
             rule: &planned.rule,
             action: planned.action.name(),
             target: &target,
         };
-        if self.book.record_healing(id, step, outcome.clone(), now).is_ok() {
+        if self
+            .book
+            .record_healing(id, step, outcome.clone(), now)
+            .is_ok()
+        {
             self.changed.insert(id.clone());
         }
-        self.ports.events.publish(EngineEvent::Healing(HealingEvent {
-            incident_id: id.to_string(),
-            rule: planned.rule.clone(),
-            action: planned.action.name().to_owned(),
-            target: target.clone(),
-            outcome: outcome.clone(),
-            at: now,
-        }));
+        self.ports
+            .events
+            .publish(EngineEvent::Healing(HealingEvent {
+                incident_id: id.to_string(),
+                rule: planned.rule.clone(),
+                action: planned.action.name().to_owned(),
+                target: target.clone(),
+                outcome: outcome.clone(),
+                at: now,
+            }));
         self.push_history(ActionRecord {
             at: now,
             incident_id: id.to_string(),
@@ -1024,9 +1100,10 @@ impl Engine {
 
     fn publish_ingested(&self, ingested: &Ingested) {
         let event = match ingested {
-            Ingested::Opened(id) | Ingested::Reopened(id) => {
-                self.book.get(id).map(|i| EngineEvent::IncidentOpened(Box::new(i.clone())))
-            }
+            Ingested::Opened(id) | Ingested::Reopened(id) => self
+                .book
+                .get(id)
+                .map(|i| EngineEvent::IncidentOpened(Box::new(i.clone()))),
             Ingested::Recurred(id) => self
                 .book
                 .get(id)

@@ -60,9 +60,17 @@ fn pod_observations(pod: &PodState, at: Timestamp, out: &mut Vec<Observation>) {
         }));
     }
     let (memory, memory_limit) = pod.containers.iter().fold((0.0, 0.0), |(u, l), c| {
-        (u + c.memory_used_bytes, l + c.memory_limit_bytes.unwrap_or(0.0))
+        (
+            u + c.memory_used_bytes,
+            l + c.memory_limit_bytes.unwrap_or(0.0),
+        )
     });
-    if memory_limit > 0.0 && pod.containers.iter().all(|c| c.memory_limit_bytes.is_some()) {
+    if memory_limit > 0.0
+        && pod
+            .containers
+            .iter()
+            .all(|c| c.memory_limit_bytes.is_some())
+    {
         out.push(observe(Reading::MemoryUtilisation {
             ratio: (memory / memory_limit).min(1.0),
         }));

@@ -141,7 +141,10 @@ fn heals_step_by_step_then_escalates() {
     // The restart did not help: the incident was escalated to high, and the
     // next action of the rule under way still runs: scale by 2 (from 2 to 4).
     planner.advance("inc-1");
-    let subject = Subject { severity: Severity::High, ..subject };
+    let subject = Subject {
+        severity: Severity::High,
+        ..subject
+    };
     let scale = act(planner.plan(&subject, &snapshot, at(200)));
     assert_eq!(
         scale.remediation,

@@ -651,14 +651,17 @@ fn escalation_raises_severity_marks_the_incident_and_is_recorded() {
     let id = opened(book.ingest_alert(&checkout(0), at(0)));
     let before = book.get(&id).unwrap().severity;
     let incident = book
-        .escalate(
+        .escalate_severity(
             &id,
             "restart-pod did not heal the incident",
             "oncall",
             at(5),
         )
         .unwrap();
-    assert!(incident.escalated);
+    assert!(
+        !incident.escalated,
+        "healing goes on after a severity escalation"
+    );
     assert_eq!(incident.severity, before.raised(1, Severity::Critical));
     let last = incident.timeline.last().unwrap();
     assert_eq!(last.actor, HEALER_ACTOR);
@@ -672,11 +675,27 @@ fn escalation_raises_severity_marks_the_incident_and_is_recorded() {
     let json = serde_json::to_value(last).unwrap();
     assert_eq!(json["kind"], "escalated");
     let severity = incident.severity;
-    let incident = book.escalate(&id, "no action left", "oncall", at(6)).unwrap();
+    let incident = book
+        .escalate(&id, "no action left", "oncall", at(6))
+        .unwrap();
     assert!(incident.escalated);
-    assert_eq!(incident.severity, severity, "handing over keeps the severity");
+    assert_eq!(
+        incident.severity, severity,
+        "handing over keeps the severity"
+    );
+    let severity = incident.severity;
+    let incident = book
+        .escalate(&id, "no action left", "oncall", at(6))
+        .unwrap();
+    assert!(incident.escalated);
+    assert_eq!(
+        incident.severity, severity,
+        "handing over keeps the severity"
+    );
 
     book.resolve(&id, "alice", None, at(6)).unwrap();
+    book.mark_resolved_by_healing(&id).unwrap();
+    assert!(book.get(&id).unwrap().resolved_by_healing);
     book.mark_resolved_by_healing(&id).unwrap();
     assert!(book.get(&id).unwrap().resolved_by_healing);
     assert_eq!(
