@@ -21,6 +21,9 @@
 //! * [`metrics`]: the [`metrics::MetricSource`] port and typed metrics.
 //! * [`time`]: the [`Clock`] port and timestamps.
 //! * [`labels`]: label sets and series keys.
+//! * [`routing`]: traffic rules, Istio manifests, canaries, weighted picking
+//!   and load balancing.
+//! * [`resilience`]: circuit breakers with a per-service registry.
 
 pub mod alert;
 pub mod classify;
@@ -28,6 +31,8 @@ pub mod detect;
 pub mod incident;
 pub mod labels;
 pub mod metrics;
+pub mod resilience;
+pub mod routing;
 pub mod time;
 
 pub use labels::Labels;

@@ -74,7 +74,9 @@ impl ManualClock {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Timestamp> {
         // A panic while holding this lock cannot leave a Timestamp half-written.
-        self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
