@@ -2,13 +2,13 @@
 //!
 //! Four strategies, as Envoy and the seed's balancer offer them:
 //!
-//! * [`Strategy::RoundRobin`]: each healthy endpoint in turn.
-//! * [`Strategy::LeastOutstanding`]: the healthy endpoint with the fewest
+//! * [`BalancingStrategy::RoundRobin`]: each healthy endpoint in turn.
+//! * [`BalancingStrategy::LeastOutstanding`]: the healthy endpoint with the fewest
 //!   requests in flight; ties go round robin so that an idle set still
 //!   rotates.
-//! * [`Strategy::Weighted`]: smooth weighted round robin on the endpoints'
+//! * [`BalancingStrategy::Weighted`]: smooth weighted round robin on the endpoints'
 //!   weights.
-//! * [`Strategy::PowerOfTwoChoices`]: two distinct healthy endpoints drawn at
+//! * [`BalancingStrategy::PowerOfTwoChoices`]: two distinct healthy endpoints drawn at
 //!   random, the less loaded one wins. Nearly as good as least outstanding
 //!   without its full scan or its herd behaviour when many balancers share
 //!   stale counts.
@@ -20,12 +20,12 @@
 //! with the returned [`EndpointId`].
 //!
 //! ```
-//! use octrix_core::routing::balancer::{Endpoint, Health, LoadBalancer, Strategy};
+//! use octrix_core::routing::balancer::{BalancingStrategy, Endpoint, Health, LoadBalancer};
 //! use rand::{SeedableRng, rngs::SmallRng};
 //!
 //! let endpoints = vec![Endpoint::new("10.0.0.1:8080", 1), Endpoint::new("10.0.0.2:8080", 1)];
 //! let mut balancer =
-//!     LoadBalancer::new(Strategy::RoundRobin, endpoints, SmallRng::seed_from_u64(1)).unwrap();
+//!     LoadBalancer::new(BalancingStrategy::RoundRobin, endpoints, SmallRng::seed_from_u64(1)).unwrap();
 //! balancer.set_health("10.0.0.1:8080", Health::Unhealthy).unwrap();
 //! let id = balancer.pick().unwrap();
 //! assert_eq!(balancer.address(id), "10.0.0.2:8080");
@@ -44,7 +44,7 @@ use super::picker::smooth_weighted_step;
 /// How a [`LoadBalancer`] chooses among healthy endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Strategy {
+pub enum BalancingStrategy {
     /// Each healthy endpoint in turn.
     RoundRobin,
     /// Fewest requests in flight.
@@ -70,7 +70,7 @@ pub enum Health {
 pub struct Endpoint {
     /// Unique address, e.g. `10.0.0.1:8080` or a pod name.
     pub address: String,
-    /// Relative weight for [`Strategy::Weighted`], at least 1.
+    /// Relative weight for [`BalancingStrategy::Weighted`], at least 1.
     pub weight: u32,
 }
 
@@ -153,11 +153,11 @@ struct EndpointState {
 /// docs](self).
 ///
 /// The random source `R` is only drawn from by
-/// [`Strategy::PowerOfTwoChoices`]; inject a seeded one for reproducible
+/// [`BalancingStrategy::PowerOfTwoChoices`]; inject a seeded one for reproducible
 /// tests.
 #[derive(Debug, Clone)]
 pub struct LoadBalancer<R> {
-    strategy: Strategy,
+    strategy: BalancingStrategy,
     endpoints: Vec<EndpointState>,
     /// Indices of the healthy endpoints, ascending; rebuilt on health changes
     /// so that picks never scan unhealthy endpoints.
@@ -170,7 +170,7 @@ pub struct LoadBalancer<R> {
 impl<R: Rng> LoadBalancer<R> {
     /// A balancer whose endpoints all start healthy.
     pub fn new(
-        strategy: Strategy,
+        strategy: BalancingStrategy,
         endpoints: Vec<Endpoint>,
         rng: R,
     ) -> Result<Self, BalancerError> {
@@ -242,12 +242,12 @@ impl<R: Rng> LoadBalancer<R> {
     }
 
     /// The strategy in use.
-    pub fn strategy(&self) -> Strategy {
+    pub fn strategy(&self) -> BalancingStrategy {
         self.strategy
     }
 
     /// Switches strategy; outstanding counts are kept.
-    pub fn set_strategy(&mut self, strategy: Strategy) {
+    pub fn set_strategy(&mut self, strategy: BalancingStrategy) {
         self.strategy = strategy;
     }
 
@@ -260,10 +260,10 @@ impl<R: Rng> LoadBalancer<R> {
             });
         }
         let index = match self.strategy {
-            Strategy::RoundRobin => self.next_round_robin(),
-            Strategy::LeastOutstanding => self.least_outstanding(),
-            Strategy::Weighted => self.weighted(),
-            Strategy::PowerOfTwoChoices => self.power_of_two_choices(),
+            BalancingStrategy::RoundRobin => self.next_round_robin(),
+            BalancingStrategy::LeastOutstanding => self.least_outstanding(),
+            BalancingStrategy::Weighted => self.weighted(),
+            BalancingStrategy::PowerOfTwoChoices => self.power_of_two_choices(),
         };
         let state = &mut self.endpoints[index];
         state.outstanding = state.outstanding.saturating_add(1);
@@ -412,7 +412,7 @@ mod tests {
     use super::*;
     use rand::{SeedableRng, rngs::SmallRng};
 
-    fn balancer(strategy: Strategy, weights: &[u32]) -> LoadBalancer<SmallRng> {
+    fn balancer(strategy: BalancingStrategy, weights: &[u32]) -> LoadBalancer<SmallRng> {
         let endpoints = weights
             .iter()
             .enumerate()
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn round_robin_skips_unhealthy_endpoints() {
-        let mut b = balancer(Strategy::RoundRobin, &[1, 1, 1]);
+        let mut b = balancer(BalancingStrategy::RoundRobin, &[1, 1, 1]);
         assert_eq!(picks(&mut b, 4, true), ["e0", "e1", "e2", "e0"]);
         assert_eq!(b.set_health("e1", Health::Unhealthy), Ok(true));
         assert_eq!(b.set_health("e1", Health::Unhealthy), Ok(false));
@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn no_healthy_endpoint_is_a_typed_error() {
-        let mut b = balancer(Strategy::PowerOfTwoChoices, &[1, 1]);
+        let mut b = balancer(BalancingStrategy::PowerOfTwoChoices, &[1, 1]);
         b.set_health("e0", Health::Unhealthy).unwrap();
         b.set_health("e1", Health::Unhealthy).unwrap();
         assert_eq!(b.pick(), Err(BalancerError::NoHealthyEndpoint { total: 2 }));
@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn least_outstanding_prefers_idle_endpoints_and_rotates_ties() {
-        let mut b = balancer(Strategy::LeastOutstanding, &[1, 1, 1]);
+        let mut b = balancer(BalancingStrategy::LeastOutstanding, &[1, 1, 1]);
         // Nothing completes: each pick goes to an endpoint with the fewest in flight.
         assert_eq!(picks(&mut b, 3, false), ["e0", "e1", "e2"]);
         b.complete(EndpointId(1));
@@ -468,13 +468,13 @@ mod tests {
         let outstanding: Vec<_> = b.status().iter().map(|s| s.outstanding).collect();
         assert_eq!(outstanding, [1, 1, 1]);
         // All idle: ties rotate rather than always hitting e0.
-        let mut b = balancer(Strategy::LeastOutstanding, &[1, 1, 1]);
+        let mut b = balancer(BalancingStrategy::LeastOutstanding, &[1, 1, 1]);
         assert_eq!(picks(&mut b, 3, true), ["e0", "e1", "e2"]);
     }
 
     #[test]
     fn weighted_follows_weights_over_healthy_endpoints() {
-        let mut b = balancer(Strategy::Weighted, &[5, 1, 1]);
+        let mut b = balancer(BalancingStrategy::Weighted, &[5, 1, 1]);
         assert_eq!(picks(&mut b, 7, true).concat(), "e0e0e1e0e2e0e0");
         b.set_health("e0", Health::Unhealthy).unwrap();
         assert_eq!(picks(&mut b, 4, true), ["e1", "e2", "e1", "e2"]);
@@ -482,7 +482,7 @@ mod tests {
 
     #[test]
     fn power_of_two_choices_avoids_the_loaded_endpoint() {
-        let mut b = balancer(Strategy::PowerOfTwoChoices, &[1, 1, 1]);
+        let mut b = balancer(BalancingStrategy::PowerOfTwoChoices, &[1, 1, 1]);
         // Load e0 heavily: whenever it is drawn, the other (distinct) draw is
         // less loaded and wins.
         for _ in 0..10 {
@@ -495,7 +495,7 @@ mod tests {
 
     #[test]
     fn replacing_endpoints_keeps_known_state() {
-        let mut b = balancer(Strategy::RoundRobin, &[1, 1]);
+        let mut b = balancer(BalancingStrategy::RoundRobin, &[1, 1]);
         b.set_health("e1", Health::Unhealthy).unwrap();
         let id = b.pick().unwrap();
         assert_eq!(b.address(id), "e0");
@@ -523,10 +523,14 @@ mod tests {
     #[test]
     fn zero_weights_are_refused() {
         let endpoints = vec![Endpoint::new("a", 0)];
-        let error = LoadBalancer::new(Strategy::Weighted, endpoints, SmallRng::seed_from_u64(0))
-            .unwrap_err();
+        let error = LoadBalancer::new(
+            BalancingStrategy::Weighted,
+            endpoints,
+            SmallRng::seed_from_u64(0),
+        )
+        .unwrap_err();
         assert_eq!(error, BalancerError::ZeroWeight { index: 0 });
-        let mut b = balancer(Strategy::Weighted, &[1]);
+        let mut b = balancer(BalancingStrategy::Weighted, &[1]);
         assert_eq!(
             b.set_weight("e0", 0),
             Err(BalancerError::ZeroWeight { index: 0 })
