@@ -167,11 +167,9 @@ impl<T> WeightedRandomPicker<T> {
         // between the column's item and its alias.
         let column = (((bits >> 32) * self.columns.len() as u64) >> 32) as usize;
         let AliasColumn { keep_below, alias } = self.columns[column];
-        if (bits as u32) < keep_below {
-            column
-        } else {
-            alias as usize
-        }
+        // The comparison is a coin flip by design: a branch would be
+        // mispredicted half the time (measured: about 10 ns a pick instead of 1.5).
+        std::hint::select_unpredictable((bits as u32) < keep_below, column, alias as usize)
     }
 
     /// A randomly chosen item.
