@@ -66,9 +66,11 @@ pub enum CheckFailure {
     },
 }
 
-/// The outcome of one check.
+/// The outcome of one check. Serialised with a `result` tag, so that a
+/// failure's own `type` tag sits beside it:
+/// `{"result": "failed", "type": "no_traffic", "request_rate": 0.0}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "result", rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// Every gate held.
     Passed {

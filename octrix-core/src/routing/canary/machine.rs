@@ -298,19 +298,19 @@ impl Canary {
                 return events;
             }
         }
-        let step_done = match self.state {
-            CanaryState::Progressing => true,
-            CanaryState::Paused => match self.config.steps[self.step_index] {
-                CanaryStep::Pause(Some(duration)) => self
-                    .step_started_at
-                    .and_then(|start| start.checked_add(duration).ok())
-                    .is_none_or(|end| now >= end),
-                _ => false,
-            },
-            CanaryState::Analysing => match self.config.steps[self.step_index] {
-                CanaryStep::Analysis { checks } => self.passed_checks_in_step >= checks,
-                _ => true,
-            },
+        // `get` rather than indexing: a canary restored from storage may
+        // carry a step index its configuration does not have, and then the
+        // plan is simply over.
+        let step_done = match (self.state, self.config.steps.get(self.step_index)) {
+            (_, None) => true,
+            (CanaryState::Progressing, Some(_)) => true,
+            (CanaryState::Paused, Some(CanaryStep::Pause(Some(duration)))) => self
+                .step_started_at
+                .and_then(|start| start.checked_add(*duration).ok())
+                .is_none_or(|end| now >= end),
+            (CanaryState::Analysing, Some(CanaryStep::Analysis { checks })) => {
+                self.passed_checks_in_step >= *checks
+            }
             _ => false,
         };
         if step_done {

@@ -399,6 +399,38 @@ mod tests {
     }
 
     #[test]
+    fn events_and_state_round_trip_through_json() {
+        let steps = vec![
+            CanaryStep::SetWeight(30),
+            CanaryStep::Analysis { checks: 5 },
+        ];
+        let mut canary = Canary::new(config(steps), rule()).unwrap();
+        let mut events = canary.step(at(0), &Observation::NotMeasured);
+        events.extend(canary.step(at(0), &Observation::NotMeasured));
+        events.extend(canary.step(at(60), &good()));
+        events.extend(canary.step(at(120), &bad()));
+        let silent = Observation::Measured(ServiceMetrics {
+            request_rate: 0.0,
+            error_rate: None,
+            latency_p50_seconds: None,
+            latency_p99_seconds: None,
+        });
+        events.extend(canary.step(at(180), &silent));
+        assert_eq!(canary.state(), CanaryState::RolledBack);
+        let json = serde_json::to_string(&events).unwrap();
+        assert!(
+            json.contains(
+                r#"{"result":"failed","type":"no_traffic","request_rate":0.0},"failed_checks":2"#
+            ),
+            "{json}"
+        );
+        let back: Vec<CanaryEvent> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, events);
+        let saved = serde_json::to_string(&canary).unwrap();
+        assert_eq!(serde_json::from_str::<Canary>(&saved).unwrap(), canary);
+    }
+
+    #[test]
     fn config_reads_argo_like_yaml() {
         let yaml = "\
 stable_subset: v1
