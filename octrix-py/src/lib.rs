@@ -1,0 +1,24 @@
+//! # octrix-py
+//!
+//! Python bindings of `octrix-core`, built by maturin into the private
+//! native module `octrix._octrix`; the pure-Python package `octrix`
+//! (`python/octrix`) re-exports it and adds the str enums.
+//!
+//! The wrappers are thin: every decision is the core's. What lives here is
+//! conversion (Python values in and out, see [`convert`]) and the one
+//! exception hierarchy with its one conversion from core errors (see
+//! [`errors`]). Batch work (`observe_many`) runs with the GIL released.
+
+pub mod convert;
+pub mod detect;
+pub mod errors;
+
+use pyo3::prelude::*;
+
+/// Octrix's core for Python (native module; import `octrix` instead).
+#[pymodule]
+fn _octrix(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(module)?;
+    detect::register(module)?;
+    Ok(())
+}
