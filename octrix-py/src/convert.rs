@@ -265,7 +265,12 @@ pub fn parse_enum<T: DeserializeOwned>(object: &Bound<'_, PyAny>, field: &str) -
             format!("expected str, found {}", type_name(object)),
         ));
     };
-    serde_json::from_value(Value::String(text.clone()))
+    parse_name(&text, field)
+}
+
+/// Parses a str enum value given as text, naming `field` on error.
+pub fn parse_name<T: DeserializeOwned>(text: &str, field: &str) -> Result<T, Error> {
+    serde_json::from_value(Value::String(text.to_owned()))
         .map_err(|_| Error::input(field, format!("unknown value {text:?}")))
 }
 

@@ -454,7 +454,7 @@ fn raised(error: Error) -> Raised {
         }
         Error::Rejected(rejected) => Raised::new(Kind::CircuitOpen, rejected.to_string())
             .with("service", Str(rejected.service.to_string()))
-            .with("state", Str(rejected.state.to_string()))
+            .with("state", Str(crate::convert::serde_name(&rejected.state)))
             .with("retry_at", Time(rejected.retry_at)),
     }
 }

@@ -9,9 +9,14 @@
 //! exception hierarchy with its one conversion from core errors (see
 //! [`errors`]). Batch work (`observe_many`) runs with the GIL released.
 
+pub mod classify;
 pub mod convert;
 pub mod detect;
 pub mod errors;
+pub mod healing;
+pub mod incident;
+pub mod resilience;
+pub mod routing;
 
 use pyo3::prelude::*;
 
@@ -20,5 +25,10 @@ use pyo3::prelude::*;
 fn _octrix(module: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(module)?;
     detect::register(module)?;
+    classify::register(module)?;
+    incident::register(module)?;
+    healing::register(module)?;
+    routing::register(module)?;
+    resilience::register(module)?;
     Ok(())
 }

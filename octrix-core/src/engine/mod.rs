@@ -1050,33 +1050,7 @@ impl Engine {
     }
 
     fn subject_of(&self, incident: &Incident) -> Subject {
-        let mut subject = Subject::new(
-            incident.id.as_str(),
-            incident.category,
-            incident.severity,
-            incident.title.clone(),
-        );
-        subject.namespace = incident.namespace.clone();
-        subject.service = incident.service.clone();
-        subject.labels = incident.labels.clone();
-        if let Some(resource) = &incident.resource {
-            subject.namespace = subject.namespace.or_else(|| resource.namespace.clone());
-            match resource.kind {
-                ResourceKind::Pod => {
-                    let [_, namespace, name] = resource.identity();
-                    let pod = self.snapshot.pod(namespace, name);
-                    subject.pod = Some(resource.name.clone());
-                    subject.deployment = pod.and_then(|p| p.deployment()).map(str::to_owned);
-                    subject.node = pod
-                        .and_then(|p| p.node.clone())
-                        .or_else(|| resource.node.clone());
-                }
-                ResourceKind::Deployment => subject.deployment = Some(resource.name.clone()),
-                ResourceKind::Node => subject.node = Some(resource.name.clone()),
-                _ => {}
-            }
-        }
-        subject
+        Subject::from_incident(incident, &self.snapshot)
     }
 
     fn housekeeping(&mut self, now: Timestamp) {

@@ -57,7 +57,9 @@ pub use rule::{HealingConfig, HealingRule, RuleMatch};
 use serde::{Deserialize, Serialize};
 
 use crate::Labels;
-use crate::classify::{Category, Severity};
+use crate::classify::{Category, ResourceKind, Severity};
+use crate::cluster::ClusterSnapshot;
+use crate::incident::Incident;
 
 /// Errors of healing configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,16 +89,22 @@ pub struct Subject {
     /// A one-line title.
     pub title: String,
     /// Namespace of the affected object.
+    #[serde(default)]
     pub namespace: Option<String>,
     /// Affected service.
+    #[serde(default)]
     pub service: Option<String>,
     /// Affected pod.
+    #[serde(default)]
     pub pod: Option<String>,
     /// Deployment owning the affected pod.
+    #[serde(default)]
     pub deployment: Option<String>,
     /// Affected node (or the node of the affected pod).
+    #[serde(default)]
     pub node: Option<String>,
     /// The incident's labels.
+    #[serde(default)]
     pub labels: Labels,
 }
 
@@ -120,6 +128,40 @@ impl Subject {
             node: None,
             labels: Labels::new(),
         }
+    }
+
+    /// What the planner needs to know of `incident`: its namespace, service
+    /// and labels, and the pod, deployment and node of its resource, looked
+    /// up in `cluster` (a pod's deployment and node come from the snapshot
+    /// when it holds the pod).
+    pub fn from_incident(incident: &Incident, cluster: &ClusterSnapshot) -> Self {
+        let mut subject = Subject::new(
+            incident.id.as_str(),
+            incident.category,
+            incident.severity,
+            incident.title.clone(),
+        );
+        subject.namespace = incident.namespace.clone();
+        subject.service = incident.service.clone();
+        subject.labels = incident.labels.clone();
+        if let Some(resource) = &incident.resource {
+            subject.namespace = subject.namespace.or_else(|| resource.namespace.clone());
+            match resource.kind {
+                ResourceKind::Pod => {
+                    let [_, namespace, name] = resource.identity();
+                    let pod = cluster.pod(namespace, name);
+                    subject.pod = Some(resource.name.clone());
+                    subject.deployment = pod.and_then(|p| p.deployment()).map(str::to_owned);
+                    subject.node = pod
+                        .and_then(|p| p.node.clone())
+                        .or_else(|| resource.node.clone());
+                }
+                ResourceKind::Deployment => subject.deployment = Some(resource.name.clone()),
+                ResourceKind::Node => subject.node = Some(resource.name.clone()),
+                _ => {}
+            }
+        }
+        subject
     }
 
     /// The most specific name of what is affected.

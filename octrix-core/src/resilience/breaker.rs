@@ -671,12 +671,117 @@ impl Drop for CallPermit<'_> {
     }
 }
 
+/// A [`CallPermit`] that owns a reference to its breaker, from
+/// [`CircuitBreaker::try_acquire_owned`]: it can be kept across calls or
+/// moved into a `'static` future, for example by a binding whose caller
+/// records the outcome later. It behaves like a [`CallPermit`]: record the
+/// outcome once; dropping it unrecorded counts as no call and frees a
+/// half-open trial slot.
+#[must_use = "record the call's outcome on the permit"]
+#[derive(Debug)]
+pub struct OwnedCallPermit {
+    breaker: Arc<CircuitBreaker>,
+    trial_generation: Option<u64>,
+    started_at: Option<Timestamp>,
+    settled: bool,
+}
+
+impl CircuitBreaker {
+    /// [`try_acquire`](Self::try_acquire) for a breaker shared in an `Arc`:
+    /// the permit holds its own reference to the breaker.
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedCallPermit, Rejected> {
+        let mut permit = self.try_acquire()?;
+        // The slot moves to the owned permit: the borrowed one must not
+        // give it back when dropped.
+        permit.settled = true;
+        Ok(OwnedCallPermit {
+            breaker: Arc::clone(self),
+            trial_generation: permit.trial_generation,
+            started_at: permit.started_at,
+            settled: false,
+        })
+    }
+}
+
+impl OwnedCallPermit {
+    /// Records how the call went.
+    pub fn record(mut self, outcome: CallOutcome) {
+        self.settled = true;
+        match self.trial_generation {
+            None => self.breaker.record_closed(self.started_at, outcome),
+            Some(generation) => self
+                .breaker
+                .record_trial(generation, self.started_at, outcome),
+        }
+    }
+
+    /// Records a successful call.
+    pub fn success(self) {
+        self.record(CallOutcome::Success);
+    }
+
+    /// Records a failed call.
+    pub fn failure(self) {
+        self.record(CallOutcome::Failure);
+    }
+
+    /// Whether this is a half-open trial call.
+    pub fn is_trial(&self) -> bool {
+        self.trial_generation.is_some()
+    }
+
+    /// The breaker the permit belongs to.
+    pub fn breaker(&self) -> &Arc<CircuitBreaker> {
+        &self.breaker
+    }
+}
+
+impl Drop for OwnedCallPermit {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Some(generation) = self.trial_generation
+        {
+            self.breaker.release_trial(generation);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ManualClock;
     use crate::resilience::config::SlowCallConfig;
     use jiff::SignedDuration;
+
+    #[test]
+    fn owned_permits_record_and_free_trial_slots_like_borrowed_ones() {
+        let clock = Arc::new(ManualClock::new(Timestamp::UNIX_EPOCH));
+        let config = BreakerConfig {
+            consecutive_failures: Some(1),
+            failure_rate_threshold: None,
+            slow_call: None,
+            window: SlidingWindow::Count { calls: 10 },
+            minimum_calls: 1,
+            open_timeout: SignedDuration::from_secs(10),
+            half_open_trial_calls: 1,
+        };
+        let breaker = Arc::new(CircuitBreaker::new("svc", config, clock.clone()).unwrap());
+        let permit = breaker.try_acquire_owned().unwrap();
+        assert!(!permit.is_trial());
+        permit.failure();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(breaker.try_acquire_owned().is_err());
+
+        clock.advance(SignedDuration::from_secs(10));
+        let trial = breaker.try_acquire_owned().unwrap();
+        assert!(trial.is_trial());
+        // The only trial slot is taken until the permit is dropped unrecorded.
+        assert!(breaker.try_acquire_owned().is_err());
+        drop(trial);
+        let trial = breaker.try_acquire_owned().unwrap();
+        trial.success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
 
     fn config() -> BreakerConfig {
         BreakerConfig {

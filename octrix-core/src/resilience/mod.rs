@@ -69,7 +69,9 @@ mod registry;
 mod transition;
 mod window;
 
-pub use breaker::{BreakerSnapshot, CallError, CallOutcome, CallPermit, CircuitBreaker, Rejected};
+pub use breaker::{
+    BreakerSnapshot, CallError, CallOutcome, CallPermit, CircuitBreaker, OwnedCallPermit, Rejected,
+};
 pub use config::{BreakerConfig, BreakerConfigError, SlidingWindow, SlowCallConfig};
 pub use registry::BreakerRegistry;
 pub use transition::{BreakerState, BreakerTransition, TransitionReason};
