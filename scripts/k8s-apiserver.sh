@@ -161,7 +161,7 @@ build() {
   etcd_version=$("$BIN_DIR/etcd" --version | head -1)
   printf '%s; %s; built in %ss\n' "$apiserver_version" "$etcd_version" $((SECONDS - started)) >"$STAMP"
   if [ "${OCTRIX_K8S_KEEP_BUILD:-0}" != 1 ]; then rm -rf "$work"; fi
-  log "built in $((SECONDS - started)) s: $(cat "$STAMP")"
+  log "built: $(cat "$STAMP")"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -623,3 +623,517 @@ impl ClusterActuator for KubeActuator {
         result.map_err(|e| e.into_cluster_error(&self.config.cluster_name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Method, Request, Response};
+    use kube::client::Body;
+    use serde_json::Value;
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    fn actuator() -> (KubeActuator, Handle) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let mut config = ActuatorConfig::new("mock");
+        config.reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: Some("octrix-0".into()),
+        };
+        config.retry = RetryConfig {
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_retries: 3,
+        };
+        config.eviction_retry_interval = Duration::from_millis(20);
+        (KubeActuator::new(client, config), handle)
+    }
+
+    /// One request as the server saw it.
+    #[derive(Debug)]
+    struct Seen {
+        method: Method,
+        path: String,
+        query: String,
+        content_type: String,
+        body: Value,
+    }
+
+    async fn next(handle: &mut Handle, status: u16, reply: impl FnOnce(&Seen) -> Value) -> Seen {
+        let (request, send) = handle.next_request().await.expect("a request");
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        // kube leaves an empty first pair (`?&a=b`): compare the pairs only.
+        let query = request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("&");
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .unwrap_or_default();
+        let bytes = request.into_body().collect_bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON body")
+        };
+        let seen = Seen {
+            method,
+            path,
+            query,
+            content_type,
+            body,
+        };
+        let reply = serde_json::to_vec(&reply(&seen)).expect("JSON");
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(reply))
+                .expect("response"),
+        );
+        seen
+    }
+
+    fn status(code: u16, reason: &str, message: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+               "code": code, "reason": reason, "message": message})
+    }
+
+    fn pod(namespace: &str, name: &str, extra: Value) -> Value {
+        let mut pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "terminationGracePeriodSeconds": 30}
+        });
+        if let (Some(meta), Some(extra)) = (pod["metadata"].as_object_mut(), extra.as_object()) {
+            meta.extend(extra.clone());
+        }
+        pod
+    }
+
+    fn node(name: &str, unschedulable: bool) -> Value {
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": name, "uid": format!("uid-{name}")},
+               "spec": {"unschedulable": unschedulable}})
+    }
+
+    fn scale(replicas: i64) -> Value {
+        json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+               "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+               "spec": {"replicas": replicas}, "status": {"replicas": 2}})
+    }
+
+    /// The client is gone once the actuator is dropped: no request is left.
+    async fn assert_no_more_requests(actuator: KubeActuator, mut handle: Handle) {
+        drop(actuator);
+        assert!(handle.next_request().await.is_none(), "unexpected request");
+    }
+
+    #[tokio::test]
+    async fn restart_deletes_with_uid_precondition_and_records_an_event() {
+        let (actuator, mut handle) = actuator();
+        let action = ClusterAction::RestartPod {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+        };
+        let run = tokio::spawn(async move {
+            let out = actuator.execute(&action, false).await;
+            (actuator, out)
+        });
+        let get = next(&mut handle, 200, |_| pod("shop", "web-1", json!({}))).await;
+        assert_eq!(
+            (get.method, get.path.as_str()),
+            (Method::GET, "/api/v1/namespaces/shop/pods/web-1")
+        );
+        let delete = next(&mut handle, 200, |_| pod("shop", "web-1", json!({}))).await;
+        assert_eq!(delete.method, Method::DELETE);
+        assert_eq!(delete.path, "/api/v1/namespaces/shop/pods/web-1");
+        assert_eq!(delete.query, "");
+        assert_eq!(delete.body["preconditions"]["uid"], "uid-web-1");
+        assert_eq!(delete.body.get("dryRun"), None);
+        assert_eq!(delete.body.get("gracePeriodSeconds"), None);
+        let event = next(&mut handle, 201, |s| s.body.clone()).await;
+        assert_eq!(event.method, Method::POST);
+        assert_eq!(event.path, "/apis/events.k8s.io/v1/namespaces/shop/events");
+        assert_eq!(event.body["reason"], "Restarted");
+        assert_eq!(event.body["action"], "RestartPod");
+        assert_eq!(event.body["type"], "Normal");
+        assert_eq!(event.body["reportingController"], "octrix");
+        assert_eq!(event.body["reportingInstance"], "octrix-0");
+        assert_eq!(event.body["regarding"]["kind"], "Pod");
+        assert_eq!(event.body["regarding"]["uid"], "uid-web-1");
+        let (actuator, out) = run.await.expect("task");
+        let report = out.expect("restarted");
+        assert!(!report.dry_run);
+        assert_eq!(report.summary, "deleted pod shop/web-1 (grace period 30s)");
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn dry_run_restart_asks_the_server_and_records_nothing() {
+        let (mut actuator, mut handle) = actuator();
+        actuator.config.restart_grace_period_seconds = Some(0);
+        let action = ClusterAction::RestartPod {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+        };
+        let run = tokio::spawn(async move {
+            let out = actuator.execute(&action, true).await;
+            (actuator, out)
+        });
+        next(&mut handle, 200, |_| pod("shop", "web-1", json!({}))).await;
+        let delete = next(&mut handle, 200, |_| pod("shop", "web-1", json!({}))).await;
+        assert_eq!(delete.method, Method::DELETE);
+        assert_eq!(delete.body["dryRun"], json!(["All"]));
+        assert_eq!(delete.body["gracePeriodSeconds"], 0);
+        let (actuator, out) = run.await.expect("task");
+        let report = out.expect("validated");
+        assert!(report.dry_run);
+        assert_eq!(
+            report.summary,
+            "would delete pod shop/web-1 (grace period 0s)"
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn scale_patches_the_scale_subresource_after_a_conflict() {
+        let (actuator, mut handle) = actuator();
+        let action = ClusterAction::ScaleDeployment {
+            namespace: "shop".into(),
+            deployment: "web".into(),
+            replicas: 5,
+        };
+        let run = tokio::spawn(async move {
+            let out = actuator.execute(&action, false).await;
+            (actuator, out)
+        });
+        let get = next(&mut handle, 200, |_| scale(2)).await;
+        assert_eq!(
+            (get.method, get.path.as_str()),
+            (
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/deployments/web/scale"
+            )
+        );
+        // A conflict is retried with backoff.
+        let conflict = next(&mut handle, 409, |_| {
+            status(409, "Conflict", "the object has been modified")
+        })
+        .await;
+        assert_eq!(conflict.method, Method::PATCH);
+        let patch = next(&mut handle, 200, |_| scale(5)).await;
+        assert_eq!(patch.method, Method::PATCH);
+        assert_eq!(
+            patch.path,
+            "/apis/apps/v1/namespaces/shop/deployments/web/scale"
+        );
+        assert_eq!(patch.query, "fieldManager=octrix");
+        assert_eq!(patch.content_type, "application/merge-patch+json");
+        assert_eq!(patch.body, json!({"spec": {"replicas": 5}}));
+        let event = next(&mut handle, 201, |s| s.body.clone()).await;
+        assert_eq!(event.body["regarding"]["kind"], "Deployment");
+        assert_eq!(event.body["regarding"]["apiVersion"], "apps/v1");
+        assert_eq!(event.body["regarding"]["uid"], "uid-web");
+        assert_eq!(event.body["reason"], "Scaled");
+        let (actuator, out) = run.await.expect("task");
+        assert_eq!(
+            out.expect("scaled").summary,
+            "scaled deployment shop/web from 2 to 5"
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn dry_run_scale_sends_dry_run_all() {
+        let (actuator, mut handle) = actuator();
+        let action = ClusterAction::ScaleDeployment {
+            namespace: "shop".into(),
+            deployment: "web".into(),
+            replicas: 0,
+        };
+        let run = tokio::spawn(async move {
+            let out = actuator.execute(&action, true).await;
+            (actuator, out)
+        });
+        next(&mut handle, 200, |_| scale(2)).await;
+        let patch = next(&mut handle, 200, |_| scale(0)).await;
+        assert_eq!(patch.query, "dryRun=All&fieldManager=octrix");
+        let (actuator, out) = run.await.expect("task");
+        assert_eq!(
+            out.expect("validated").summary,
+            "would scale deployment shop/web from 2 to 0"
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn cordon_patches_unschedulable_and_records_a_node_event() {
+        let (actuator, mut handle) = actuator();
+        let run = tokio::spawn(async move {
+            let out = actuator
+                .execute(&ClusterAction::CordonNode { node: "n1".into() }, false)
+                .await;
+            (actuator, out)
+        });
+        let get = next(&mut handle, 200, |_| node("n1", false)).await;
+        assert_eq!(
+            (get.method, get.path.as_str()),
+            (Method::GET, "/api/v1/nodes/n1")
+        );
+        let patch = next(&mut handle, 200, |_| node("n1", true)).await;
+        assert_eq!(patch.method, Method::PATCH);
+        assert_eq!(patch.path, "/api/v1/nodes/n1");
+        assert_eq!(patch.content_type, "application/merge-patch+json");
+        assert_eq!(patch.body, json!({"spec": {"unschedulable": true}}));
+        let event = next(&mut handle, 201, |s| s.body.clone()).await;
+        // Events about cluster-scoped objects go to `default`.
+        assert_eq!(
+            event.path,
+            "/apis/events.k8s.io/v1/namespaces/default/events"
+        );
+        assert_eq!(event.body["regarding"]["kind"], "Node");
+        assert_eq!(event.body["reason"], "Cordoned");
+        let (actuator, out) = run.await.expect("task");
+        assert_eq!(out.expect("cordoned").summary, "cordoned node n1");
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn uncordon_of_a_schedulable_node_changes_nothing() {
+        let (actuator, mut handle) = actuator();
+        let run = tokio::spawn(async move {
+            let out = actuator
+                .execute(&ClusterAction::UncordonNode { node: "n1".into() }, false)
+                .await;
+            (actuator, out)
+        });
+        next(&mut handle, 200, |_| node("n1", false)).await;
+        let event = next(&mut handle, 201, |s| s.body.clone()).await;
+        assert_eq!(event.body["reason"], "Uncordoned");
+        let (actuator, out) = run.await.expect("task");
+        assert_eq!(
+            out.expect("no-op").summary,
+            "node n1 was already uncordoned"
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn drain_evicts_with_v1beta1_skips_daemonsets_and_reports_budget_refusals() {
+        let (actuator, mut handle) = actuator();
+        let run = tokio::spawn(async move {
+            let action = ClusterAction::DrainNode {
+                node: "n1".into(),
+                timeout_seconds: 1,
+            };
+            let out = actuator.execute(&action, false).await;
+            (actuator, out)
+        });
+        next(&mut handle, 200, |_| node("n1", false)).await;
+        let cordon = next(&mut handle, 200, |_| node("n1", true)).await;
+        assert_eq!(cordon.body, json!({"spec": {"unschedulable": true}}));
+        let discovery = next(&mut handle, 200, |_| {
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": "policy", "versions": [{"groupVersion": "policy/v1beta1", "version": "v1beta1"}],
+                 "preferredVersion": {"groupVersion": "policy/v1beta1", "version": "v1beta1"}}
+            ]})
+        })
+        .await;
+        assert_eq!(discovery.path, "/apis");
+        let list = next(&mut handle, 200, |_| {
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                pod("shop", "web-1", json!({})),
+                pod("shop", "db-0", json!({})),
+                pod("kube-system", "exporter-x", json!({"ownerReferences": [
+                    {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "exporter", "uid": "d", "controller": true}
+                ]})),
+                pod("kube-system", "etcd-n1", json!({"annotations": {"kubernetes.io/config.mirror": "x"}})),
+            ]})
+        })
+        .await;
+        assert_eq!(list.path, "/api/v1/pods");
+        assert_eq!(list.query, "fieldSelector=spec.nodeName%3Dn1");
+        // web-1 is evicted at once; db-0 is refused by its budget until the timeout.
+        let mut refusals = 0;
+        let event = loop {
+            let (request, send) = handle.next_request().await.expect("a request");
+            let path = request.uri().path().to_owned();
+            let bytes = request.into_body().collect_bytes().await.expect("body");
+            let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+            let (code, reply) = if path.ends_with("/web-1/eviction") {
+                (
+                    201,
+                    json!({"apiVersion": "v1", "kind": "Status", "status": "Success"}),
+                )
+            } else if path.ends_with("/db-0/eviction") {
+                refusals += 1;
+                let message = "Cannot evict pod as it would violate the pod's disruption budget.";
+                (429, status(429, "TooManyRequests", message))
+            } else {
+                (201, body.clone())
+            };
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(serde_json::to_vec(&reply).expect("JSON")))
+                    .expect("response"),
+            );
+            if path.ends_with("/eviction") {
+                assert_eq!(body["apiVersion"], "policy/v1beta1");
+                assert_eq!(body["kind"], "Eviction");
+                assert_eq!(body["metadata"]["namespace"], "shop");
+                assert_eq!(body.get("deleteOptions"), None);
+                continue;
+            }
+            break (path, body);
+        };
+        assert!(refusals >= 3, "db-0 eviction retried ({refusals} attempts)");
+        assert_eq!(event.0, "/apis/events.k8s.io/v1/namespaces/default/events");
+        assert_eq!(event.1["reason"], "Drained");
+        assert_eq!(event.1["type"], "Warning");
+        let (actuator, out) = run.await.expect("task");
+        let report = out.expect("drained");
+        assert_eq!(
+            report.summary,
+            "drained node n1: 1 pods evicted (policy/v1beta1), 1 not evicted, 2 skipped (DaemonSet, mirror or terminating)"
+        );
+        assert_eq!(report.not_evicted.len(), 1);
+        assert!(
+            report.not_evicted[0].starts_with("shop/db-0: not evicted before the drain timeout; refused by a disruption budget: Cannot evict pod"),
+            "{}",
+            report.not_evicted[0]
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn dry_run_drain_uses_policy_v1_with_dry_run_all() {
+        let (actuator, mut handle) = actuator();
+        let run = tokio::spawn(async move {
+            let action = ClusterAction::DrainNode {
+                node: "n1".into(),
+                timeout_seconds: 5,
+            };
+            let out = actuator.execute(&action, true).await;
+            (actuator, out)
+        });
+        next(&mut handle, 200, |_| node("n1", false)).await;
+        let cordon = next(&mut handle, 200, |_| node("n1", true)).await;
+        assert_eq!(cordon.query, "dryRun=All&fieldManager=octrix");
+        next(&mut handle, 200, |_| {
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": "policy", "versions": [{"groupVersion": "policy/v1", "version": "v1"}]}
+            ]})
+        })
+        .await;
+        next(&mut handle, 200, |_| {
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod("shop", "web-1", json!({}))]})
+        })
+        .await;
+        let eviction = next(
+            &mut handle,
+            201,
+            |_| json!({"apiVersion": "v1", "kind": "Status", "status": "Success"}),
+        )
+        .await;
+        assert_eq!(eviction.method, Method::POST);
+        assert_eq!(eviction.path, "/api/v1/namespaces/shop/pods/web-1/eviction");
+        assert_eq!(eviction.query, "dryRun=All");
+        assert_eq!(
+            eviction.body,
+            json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                   "metadata": {"name": "web-1", "namespace": "shop"},
+                   "deleteOptions": {"dryRun": ["All"]}})
+        );
+        let (actuator, out) = run.await.expect("task");
+        let report = out.expect("validated");
+        assert!(report.dry_run);
+        assert!(report.not_evicted.is_empty());
+        assert_eq!(
+            report.summary,
+            "would have drained node n1: 1 pods evicted (policy/v1), 0 not evicted, 0 skipped (DaemonSet, mirror or terminating)"
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn forbidden_names_verb_and_resource_and_missing_is_not_found() {
+        let (actuator, mut handle) = actuator();
+        let run = tokio::spawn(async move {
+            let restart = ClusterAction::RestartPod {
+                namespace: "shop".into(),
+                pod: "web-1".into(),
+            };
+            let forbidden = actuator.execute(&restart, false).await;
+            let missing = actuator
+                .execute(
+                    &ClusterAction::CordonNode {
+                        node: "gone".into(),
+                    },
+                    false,
+                )
+                .await;
+            (actuator, forbidden, missing)
+        });
+        next(&mut handle, 200, |_| pod("shop", "web-1", json!({}))).await;
+        let message = "pods \"web-1\" is forbidden: User \"x\" cannot delete resource \"pods\"";
+        next(&mut handle, 403, |_| status(403, "Forbidden", message)).await;
+        next(&mut handle, 404, |_| {
+            status(404, "NotFound", "nodes \"gone\" not found")
+        })
+        .await;
+        let (actuator, forbidden, missing) = run.await.expect("task");
+        assert_eq!(
+            forbidden.expect_err("forbidden"),
+            ClusterError::Forbidden {
+                verb: "delete".into(),
+                resource: "pods".into(),
+                message: message.into(),
+            }
+        );
+        assert_eq!(
+            missing.expect_err("missing"),
+            ClusterError::NotFound {
+                target: "node/gone".into()
+            }
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+
+    #[tokio::test]
+    async fn a_follower_does_not_act_but_may_dry_run() {
+        let (actuator, mut handle) = actuator();
+        let (leading, follower) = watch::channel(false);
+        let actuator = actuator.with_leader(follower);
+        let cordon = ClusterAction::CordonNode { node: "n1".into() };
+        let err = actuator
+            .execute(&cordon, false)
+            .await
+            .expect_err("follower");
+        assert!(
+            matches!(&err, ClusterError::Rejected { target, reason } if target == "node/n1" && reason.contains("not the leader")),
+            "{err}"
+        );
+        leading.send(true).expect("receiver alive");
+        let run = tokio::spawn(async move {
+            let out = actuator.execute(&cordon, false).await;
+            (actuator, out)
+        });
+        next(&mut handle, 200, |_| node("n1", true)).await;
+        next(&mut handle, 201, |s| s.body.clone()).await;
+        let (actuator, out) = run.await.expect("task");
+        assert_eq!(
+            out.expect("leader acts").summary,
+            "node n1 was already cordoned"
+        );
+        assert_no_more_requests(actuator, handle).await;
+    }
+}

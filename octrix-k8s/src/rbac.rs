@@ -128,6 +128,6 @@ mod tests {
             rules[&("coordination.k8s.io", "leases")],
             BTreeSet::from(["create", "get", "update"])
         );
-        assert_eq!(rules.len(), 9);
+        assert_eq!(rules.len(), 8);
     }
 }
