@@ -12,6 +12,8 @@
 //!   an Event per action, retries with backoff and typed errors.
 //! * [`LeaderElector`] elects one replica on a `coordination.k8s.io/v1` Lease;
 //!   [`KubeActuator::with_leader`] makes only the leader act.
+//! * [`K8sConfig`] is the `[kubernetes]` section of Octrix's configuration
+//!   file.
 //! * [`rbac`] lists every API operation the crate performs; the
 //!   least-privilege ClusterRole in `docs/deploy/` is checked against it.
 //!
@@ -32,6 +34,7 @@
 pub mod actuator;
 pub mod api;
 pub mod client;
+pub mod config;
 pub mod convert;
 pub mod leader;
 pub mod observer;
@@ -39,5 +42,6 @@ pub mod rbac;
 
 pub use actuator::{ActuatorConfig, KubeActuator};
 pub use client::{Connection, connect};
+pub use config::K8sConfig;
 pub use leader::{LeaderElector, LeaseConfig};
 pub use observer::{KubeObserver, ObserverConfig};
