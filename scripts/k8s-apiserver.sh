@@ -22,8 +22,10 @@
 #   OCTRIX_K8S_ENV_FILE    env file written by start (default: target/k8s-test.env)
 #   OCTRIX_K8S_KEEP_BUILD  1 keeps the 2 GB build tree after a successful build
 #
-# The env file sets KUBECONFIG (contexts `octrix-test`, the admin, current, and
-# `octrix-test-unprivileged`, a user without any RBAC binding) and OCTRIX_K8S_APISERVER.
+# The env file sets KUBECONFIG and OCTRIX_K8S_APISERVER. The kubeconfig has three contexts, one
+# per static-token user: `octrix-test` (current; user octrix-test-admin in system:masters),
+# `octrix-test-unprivileged` and `octrix-test-deployed` (users of those names without any RBAC
+# binding: the tests bind what they need).
 set -euo pipefail
 
 readonly SOURCE_PACKAGE=kubernetes
@@ -197,11 +199,12 @@ make_pki() {
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    local admin unprivileged
+    local admin unprivileged deployed
     admin=$(openssl rand -hex 24)
     unprivileged=$(openssl rand -hex 24)
-    printf '%s,octrix-test-admin,octrix-test-admin,"system:masters"\n%s,octrix-test-unprivileged,octrix-test-unprivileged\n' \
-      "$admin" "$unprivileged" >tokens.csv
+    deployed=$(openssl rand -hex 24)
+    printf '%s,octrix-test-admin,octrix-test-admin,"system:masters"\n%s,octrix-test-unprivileged,octrix-test-unprivileged\n%s,octrix-test-deployed,octrix-test-deployed\n' \
+      "$admin" "$unprivileged" "$deployed" >tokens.csv
     chmod 600 tokens.csv ca.key apiserver.key sa.key
   )
 }
@@ -226,6 +229,9 @@ users:
 - name: octrix-test-unprivileged
   user:
     token: $(token_of "$pki" octrix-test-unprivileged)
+- name: octrix-test-deployed
+  user:
+    token: $(token_of "$pki" octrix-test-deployed)
 contexts:
 - name: octrix-test
   context:
@@ -236,6 +242,11 @@ contexts:
   context:
     cluster: octrix-test
     user: octrix-test-unprivileged
+    namespace: default
+- name: octrix-test-deployed
+  context:
+    cluster: octrix-test
+    user: octrix-test-deployed
     namespace: default
 current-context: octrix-test
 EOF

@@ -829,3 +829,137 @@ async fn one_leader_and_takeover_after_stop_or_crash() {
         .expect("spec");
     assert_eq!(spec.holder_identity, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn the_deployed_cluster_role_is_enough() {
+    const DEPLOYED_CONTEXT: &str = "octrix-test-deployed";
+    const DEPLOYED_USER: &str = "octrix-test-deployed";
+    let admin = connect(None).await;
+    let client = admin.client.clone();
+    let ns = unique("deployed");
+    create_namespace(&client, &ns).await;
+    let node = unique("node");
+    create_node(&client, &node, &ns, true).await;
+    create_pod(&client, &ns, "web-1", &node, json!({})).await;
+    create_pod(&client, &ns, "web-2", &node, json!({})).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.invalid/web:1"}]}}}
+    }))
+    .expect("deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create deployment");
+
+    // The ClusterRole of docs/deploy/, bound to a user that has nothing else.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy/clusterrole.yaml");
+    let mut role: k8s_openapi::api::rbac::v1::ClusterRole =
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("clusterrole.yaml"))
+            .expect("ClusterRole");
+    let role_name = unique("octrix");
+    role.metadata.name = Some(role_name.clone());
+    Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(client.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create ClusterRole");
+    let binding = serde_json::from_value(json!({
+        "metadata": {"name": role_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": DEPLOYED_USER}]
+    }))
+    .expect("binding");
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("create ClusterRoleBinding");
+
+    let deployed = connect(Some(DEPLOYED_CONTEXT)).await;
+    let actuator = actuator(&deployed);
+    let restart = ClusterAction::RestartPod {
+        namespace: ns.clone(),
+        pod: "web-1".into(),
+    };
+    // RBAC caches take a moment to see the new binding.
+    let report = eventually("the binding to apply", Duration::from_secs(10), || async {
+        match actuator.execute(&restart, false).await {
+            Err(ClusterError::Forbidden { .. }) => None,
+            other => Some(other),
+        }
+    })
+    .await
+    .expect("restart");
+    assert!(
+        !report.summary.contains("event not recorded"),
+        "{}",
+        report.summary
+    );
+
+    let mut config = ObserverConfig::new(deployed.cluster_name.clone());
+    config.node_label_selector = Some(format!("octrix-e2e={ns}"));
+    let observer = KubeObserver::spawn(deployed.client.clone(), config);
+    observer
+        .wait_until_ready(Duration::from_secs(20))
+        .await
+        .expect("observer syncs with the deployed role");
+    let snapshot = observer.snapshot().await.expect("snapshot");
+    assert!(snapshot.pod(&ns, "web-2").is_some());
+    assert!(snapshot.deployment(&ns, "web").is_some());
+
+    let scale = ClusterAction::ScaleDeployment {
+        namespace: ns.clone(),
+        deployment: "web".into(),
+        replicas: 3,
+    };
+    for action in [
+        scale,
+        ClusterAction::CordonNode { node: node.clone() },
+        ClusterAction::DrainNode {
+            node: node.clone(),
+            timeout_seconds: 5,
+        },
+        ClusterAction::UncordonNode { node: node.clone() },
+    ] {
+        let report = actuator
+            .execute(&action, false)
+            .await
+            .unwrap_or_else(|e| panic!("{action:?}: {e}"));
+        assert!(
+            !report.summary.contains("event not recorded"),
+            "{}",
+            report.summary
+        );
+        assert!(report.not_evicted.is_empty(), "{:?}", report.not_evicted);
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        pods.get_opt("web-2").await.expect("get").is_none(),
+        "drain evicted web-2"
+    );
+    assert_eq!(
+        events_about(&client, "default", &node, "Drained")
+            .await
+            .len(),
+        1
+    );
+
+    let mut lease = LeaseConfig::new(ns.clone(), "octrix-leader", "octrix-deployed");
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(250);
+    let elector = LeaderElector::spawn(deployed.client.clone(), lease).expect("elector");
+    eventually(
+        "leadership with the deployed role",
+        Duration::from_secs(5),
+        || async { elector.is_leader().then_some(()) },
+    )
+    .await;
+    elector
+        .stop()
+        .await
+        .expect("release with the deployed role");
+}
