@@ -185,6 +185,13 @@ free_port() {
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Shows the end of a log, stops whatever started, and fails.
+fail_start() {
+  tail -30 "$RUN_DIR/$1" >&2 || true
+  stop quiet
+  die "$2"
+}
+
 make_pki() {
   local pki=$1
   mkdir -p "$pki"
@@ -291,8 +298,8 @@ start() {
   local i
   for i in $(seq 1 100); do
     curl -fsS --max-time 1 "http://127.0.0.1:$etcd_client/health" 2>/dev/null | grep -q '"health":"true"' && break
-    pid_alive "$RUN_DIR/etcd.pid" || { tail -20 "$RUN_DIR/etcd.log" >&2; die "etcd exited"; }
-    [ "$i" -lt 100 ] || { tail -20 "$RUN_DIR/etcd.log" >&2; die "etcd not healthy after 20 s"; }
+    pid_alive "$RUN_DIR/etcd.pid" || fail_start etcd.log "etcd exited"
+    [ "$i" -lt 100 ] || fail_start etcd.log "etcd not healthy after 20 s"
     sleep 0.2
   done
   log "etcd healthy on 127.0.0.1:$etcd_client after $((SECONDS - started)) s"
@@ -313,8 +320,8 @@ start() {
   echo $! >"$RUN_DIR/apiserver.pid"
   for i in $(seq 1 300); do
     [ "$(readyz)" = ok ] && break
-    pid_alive "$RUN_DIR/apiserver.pid" || { tail -30 "$RUN_DIR/apiserver.log" >&2; die "kube-apiserver exited"; }
-    [ "$i" -lt 300 ] || { tail -30 "$RUN_DIR/apiserver.log" >&2; die "kube-apiserver not ready after 60 s"; }
+    pid_alive "$RUN_DIR/apiserver.pid" || fail_start apiserver.log "kube-apiserver exited"
+    [ "$i" -lt 300 ] || fail_start apiserver.log "kube-apiserver not ready after 60 s"
     sleep 0.2
   done
   write_kubeconfig "$pki" "$server" "$RUN_DIR/kubeconfig"

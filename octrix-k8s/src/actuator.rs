@@ -464,7 +464,7 @@ impl KubeActuator {
             Err(kube::Error::Api(s)) if s.code == 403 => Err(ApiError::Request {
                 op: rbac::CREATE_EVICTION,
                 target,
-                source: kube::Error::Api(s),
+                source: Box::new(kube::Error::Api(s)),
             }),
             Err(kube::Error::Api(s)) if s.code == 429 => Ok(Eviction::Refused(format!(
                 "{namespace}/{name}: refused by a disruption budget: {}",

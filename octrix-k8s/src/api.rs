@@ -61,7 +61,7 @@ pub enum ApiError {
         target: String,
         /// kube's error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -93,7 +93,7 @@ impl ApiError {
     /// The core's view of this failure.
     pub fn into_cluster_error(self, cluster: &str) -> ClusterError {
         let Self::Request { op, target, source } = self;
-        match source {
+        match *source {
             kube::Error::Api(status) => match status.code {
                 404 => ClusterError::NotFound { target },
                 403 => ClusterError::Forbidden {
@@ -154,7 +154,7 @@ where
         .map_err(|source| ApiError::Request {
             op,
             target: target.to_owned(),
-            source,
+            source: Box::new(source),
         })
 }
 

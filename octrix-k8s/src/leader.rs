@@ -81,7 +81,7 @@ pub enum LeaderError {
         lease: String,
         /// kube's error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// The timings cannot work: the renew deadline must be shorter than the
     /// lease duration and longer than the retry period.
@@ -164,7 +164,7 @@ impl Election {
         LeaderError::Request {
             op,
             lease: self.lease_id(),
-            source,
+            source: Box::new(source),
         }
     }
 
