@@ -498,4 +498,100 @@ mod tests {
         let err = LeaderElector::spawn(client, config).expect_err("invalid");
         assert!(matches!(err, LeaderError::InvalidTimings { .. }), "{err}");
     }
+
+    type Handle = tower_test::mock::Handle<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >;
+
+    async fn next(
+        handle: &mut Handle,
+        status: u16,
+        reply: impl FnOnce(&serde_json::Value) -> serde_json::Value,
+    ) -> (http::Method, String, serde_json::Value) {
+        let (request, send) = handle.next_request().await.expect("a request");
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let bytes = request.into_body().collect_bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON")
+        };
+        let out = serde_json::to_vec(&reply(&body)).expect("JSON");
+        send.send_response(
+            http::Response::builder()
+                .status(status)
+                .body(kube::client::Body::from(out))
+                .expect("response"),
+        );
+        (method, path, body)
+    }
+
+    fn status(code: u16, reason: &str) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": code, "reason": reason, "message": reason})
+    }
+
+    const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/octrix/leases/octrix-leader";
+
+    #[tokio::test(start_paused = true)]
+    async fn acquires_by_create_renews_by_guarded_replace_and_steps_down_on_conflict() {
+        let (service, mut handle) = tower_test::mock::pair();
+        let elector = LeaderElector::spawn(
+            Client::new(service, "default"),
+            LeaseConfig::new("octrix", "octrix-leader", "a"),
+        )
+        .expect("valid");
+        let mut leading = elector.subscribe();
+        assert!(!elector.is_leader());
+
+        let (method, path, _) = next(&mut handle, 404, |_| status(404, "NotFound")).await;
+        assert_eq!((method, path.as_str()), (http::Method::GET, LEASE));
+        let (method, path, created) = next(&mut handle, 201, |body| {
+            let mut lease = body.clone();
+            lease["metadata"]["resourceVersion"] = "1".into();
+            lease
+        })
+        .await;
+        assert_eq!(
+            (method, path.as_str()),
+            (
+                http::Method::POST,
+                "/apis/coordination.k8s.io/v1/namespaces/octrix/leases"
+            )
+        );
+        assert_eq!(created["metadata"]["name"], "octrix-leader");
+        assert_eq!(created["spec"]["holderIdentity"], "a");
+        assert_eq!(created["spec"]["leaseDurationSeconds"], 15);
+        assert_eq!(created["spec"]["leaseTransitions"], 0);
+        leading.changed().await.expect("sender alive");
+        assert!(elector.is_leader());
+
+        // One retry period later: read, then replace guarded by the resourceVersion read.
+        let mut stored = created.clone();
+        stored["metadata"]["resourceVersion"] = "7".into();
+        let (method, _, _) = next(&mut handle, 200, |_| stored.clone()).await;
+        assert_eq!(method, http::Method::GET);
+        let (method, path, renewed) = next(&mut handle, 409, |_| status(409, "Conflict")).await;
+        assert_eq!((method, path.as_str()), (http::Method::PUT, LEASE));
+        assert_eq!(renewed["metadata"]["resourceVersion"], "7");
+        assert_eq!(renewed["spec"]["holderIdentity"], "a");
+        assert_eq!(
+            renewed["spec"]["acquireTime"],
+            created["spec"]["acquireTime"]
+        );
+        assert_eq!(renewed["spec"]["leaseTransitions"], 0);
+        // Somebody else wrote the lease: step down at once.
+        leading.changed().await.expect("sender alive");
+        assert!(!elector.is_leader());
+
+        // Stopping releases nothing held by another candidate.
+        let stopping = tokio::spawn(elector.stop());
+        let mut taken = stored.clone();
+        taken["spec"]["holderIdentity"] = "b".into();
+        let (method, _, _) = next(&mut handle, 200, |_| taken.clone()).await;
+        assert_eq!(method, http::Method::GET);
+        stopping.await.expect("task").expect("stopped");
+        assert!(handle.next_request().await.is_none(), "no write after stop");
+    }
 }

@@ -358,3 +358,126 @@ impl ClusterObserver for KubeObserver {
         self.read_stores()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use octrix_core::Timestamp;
+    use octrix_core::cluster::{ConditionStatus, PodOwner};
+    use serde_json::{Value, json};
+
+    fn list(kind: &str, api_version: &str, items: Value) -> Value {
+        json!({"apiVersion": api_version, "kind": format!("{kind}List"),
+               "metadata": {"resourceVersion": "10"}, "items": items})
+    }
+
+    fn list_for(path: &str) -> Value {
+        match path {
+            "/api/v1/namespaces/shop/pods" => list(
+                "Pod",
+                "v1",
+                json!([{
+                    "metadata": {"name": "web-7d-x", "namespace": "shop", "labels": {"app": "web"},
+                                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                                      "name": "web-7d", "uid": "rs", "controller": true}]},
+                    "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
+                    "status": {"phase": "Running", "containerStatuses": [
+                        {"name": "c", "ready": true, "restartCount": 2, "image": "i", "imageID": ""}]}
+                }]),
+            ),
+            "/api/v1/nodes" => list(
+                "Node",
+                "v1",
+                json!([{
+                    "metadata": {"name": "n1"},
+                    "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+                }]),
+            ),
+            "/apis/apps/v1/namespaces/shop/deployments" => list(
+                "Deployment",
+                "apps/v1",
+                json!([{
+                    "metadata": {"name": "web", "namespace": "shop"},
+                    "spec": {"replicas": 3, "selector": {}, "template": {}},
+                    "status": {"readyReplicas": 1}
+                }]),
+            ),
+            "/apis/apps/v1/namespaces/shop/replicasets" => list(
+                "ReplicaSet",
+                "apps/v1",
+                json!([{
+                    "metadata": {"name": "web-7d", "namespace": "shop",
+                                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                      "name": "web", "uid": "d", "controller": true}]},
+                    "spec": {"selector": {}}
+                }]),
+            ),
+            other => panic!("unexpected list of {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn snapshot_is_unavailable_until_listed_then_maps_owners() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let mut config = ObserverConfig::new("mock");
+        config.namespace = Some("shop".into());
+        config.label_selector = Some("app=web".into());
+        let at = Timestamp::from_second(1_700_000_000).expect("valid");
+        config.clock = Arc::new(move || at);
+        let observer = KubeObserver::spawn(client, config);
+
+        let err = observer.snapshot().await.expect_err("nothing listed yet");
+        let ClusterError::Unavailable { cluster, reason } = err else {
+            panic!("expected Unavailable, got {err:?}");
+        };
+        assert_eq!(cluster, "mock");
+        for resource in ["pods", "nodes", "deployments", "replicasets"] {
+            assert!(
+                reason.contains(&format!("{resource} not listed yet")),
+                "{reason}"
+            );
+        }
+
+        // Answer the four lists; hold the watches open.
+        let mut watches = Vec::new();
+        let mut listed = Vec::new();
+        while listed.len() < 4 {
+            let (request, send) = handle.next_request().await.expect("a request");
+            let path = request.uri().path().to_owned();
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            if query.contains("watch=true") {
+                watches.push(send);
+                continue;
+            }
+            let filtered = query.contains("labelSelector=app%3Dweb");
+            assert_eq!(filtered, path != "/api/v1/nodes", "{path}?{query}");
+            let body = serde_json::to_vec(&list_for(&path)).expect("JSON");
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(body))
+                    .expect("response"),
+            );
+            listed.push(path);
+        }
+        observer
+            .wait_until_ready(Duration::from_secs(5))
+            .await
+            .expect("ready");
+        let snapshot = observer.snapshot().await.expect("snapshot");
+        assert_eq!(snapshot.taken_at, Some(at));
+        let pod = snapshot.pod("shop", "web-7d-x").expect("pod");
+        assert_eq!(pod.owner, PodOwner::Deployment("web".into()));
+        assert_eq!(pod.restarts(), 2);
+        assert!(pod.is_ready());
+        let deployment = snapshot.deployment("shop", "web").expect("deployment");
+        assert_eq!((deployment.replicas, deployment.ready_replicas), (3, 1));
+        assert_eq!(
+            snapshot.node("n1").expect("node").ready,
+            ConditionStatus::True
+        );
+        drop(watches);
+    }
+}
