@@ -87,10 +87,8 @@ build() {
   rm -rf "$work"
   mkdir -p "$work"/{debs,root,src,apt/lists/partial,apt/cache/archives/partial}
 
-  command -v dpkg-source >/dev/null || {
-    log "installing dpkg-dev (dpkg-source unpacks the source package)"
-    apt-get install -y --no-install-recommends dpkg-dev >&2
-  }
+  # dpkg-source unpacks the source package and applies Debian's patches.
+  ensure_commands dpkg-source:dpkg-dev patch:patch xz:xz-utils
 
   local list=$work/apt/sources.list
   write_private_sources "$list"
@@ -170,7 +168,26 @@ build() {
 # start / stop
 # ---------------------------------------------------------------------------------------------
 
-port_in_use() { ss -Htln "sport = :$1" | grep -q .; }
+port_in_use() {
+  if command -v ss >/dev/null; then
+    ss -Htln "sport = :$1" | grep -q .
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# Installs the Debian packages providing missing commands (a minimal Debian 12 lacks some).
+ensure_commands() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (install them or run as root)"
+  log "installing ${missing[*]}"
+  apt-get update >&2
+  apt-get install -y --no-install-recommends "${missing[@]}" >&2
+}
 
 # Prints a free TCP port on loopback, different from the ones given as arguments.
 free_port() {
@@ -275,6 +292,7 @@ start() {
   fi
   stop quiet
   build
+  ensure_commands openssl:openssl curl:curl base64:coreutils setsid:util-linux
   local started=$SECONDS
   rm -rf "$RUN_DIR"
   mkdir -p "$RUN_DIR" "$(dirname "$ENV_FILE")"

@@ -808,10 +808,8 @@ async fn one_leader_and_takeover_after_stop_or_crash() {
     })
     .await;
     let took = crashed.elapsed();
-    assert!(
-        took < Duration::from_secs(3) + Duration::from_millis(1500),
-        "takeover took {took:?}"
-    );
+    // Lease duration (3 s) after the last renewal c saw, plus c's retry period and slack.
+    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
     let spec = leases
         .get("octrix-leader")
         .await
