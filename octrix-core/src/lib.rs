@@ -18,6 +18,9 @@
 //!   MTTA/MTTR statistics, behind an [`incident::IncidentStore`] port.
 //! * [`cluster`]: cluster snapshots and the observer and actuator ports.
 //! * [`healing`]: healing rules, policies, the safety budget and the planner.
+//! * [`chaos`]: chaos scenarios and their catalog, safe and reversible runs
+//!   drawing on the healing safety budget, abort guards, run statistics, and
+//!   the executor port the simulator implements.
 //! * [`alert`]: alerts as they arrive from an external system such as
 //!   Alertmanager.
 //! * [`metrics`]: the [`metrics::MetricSource`] port and typed metrics.
@@ -26,6 +29,7 @@
 //! * [`labels`]: label sets and series keys.
 
 pub mod alert;
+pub mod chaos;
 pub mod classify;
 pub mod cluster;
 pub mod detect;
