@@ -348,7 +348,7 @@ impl ChaosController {
         let run = self.run_mut(id)?;
         run.targets.clone_from(&targets);
         run.blast_radius = radius.clone();
-        if let Err(denial) = check_budget(&targets, &radius, budget, now) {
+        if let Err(denial) = self.check_budget(id, &targets, &radius, budget, now) {
             return self.fail_start(id, denial, now);
         }
         let deadline = after(now, parameters.duration_seconds());
@@ -486,6 +486,62 @@ impl ChaosController {
         if had_changes {
             self.events
                 .push(ChaosEvent::RunReverted { run: id, at: now });
+        }
+        Ok(())
+    }
+
+    /// Replicas of `workload` that other chaos runs take away without the
+    /// budget knowing: their impacts on workloads other than the one their
+    /// permit records. As (pods, ready pods).
+    fn unrecorded_chaos_disruption(&self, except: RunId, workload: &str) -> (u32, u32) {
+        self.runs
+            .values()
+            .filter(|r| r.id != except && r.holds_changes())
+            .flat_map(|r| {
+                let primary = r.blast_radius.primary();
+                r.blast_radius
+                    .impacts
+                    .iter()
+                    .filter(move |i| Some(*i) != primary)
+            })
+            .filter(|i| i.workload == workload)
+            .fold((0, 0), |(pods, ready), i| {
+                (pods + i.disrupted_pods, ready + i.disrupted_ready_pods)
+            })
+    }
+
+    /// Checks every workload run `id` takes replicas from against the budget,
+    /// on copies so that no slot is used (the permit itself is acquired later,
+    /// for the primary workload only). Each check adds what other chaos runs
+    /// take from the workload beyond what their permits record, so that two
+    /// runs cannot together exceed a limit neither reaches alone.
+    fn check_budget(
+        &self,
+        id: RunId,
+        targets: &[Target],
+        radius: &BlastRadius,
+        budget: &SafetyBudget,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if radius.impacts.is_empty() {
+            budget
+                .clone()
+                .try_acquire(&disruption_request(targets, None), now)?;
+            return Ok(());
+        }
+        // The primary first, so that its denial is the one reported.
+        let primary = radius.primary();
+        let impacts = primary
+            .into_iter()
+            .chain(radius.impacts.iter().filter(|i| Some(*i) != primary));
+        for impact in impacts {
+            let (pods, ready) = self.unrecorded_chaos_disruption(id, &impact.workload);
+            let mut combined = impact.clone();
+            combined.disrupted_pods += pods;
+            combined.disrupted_ready_pods += ready;
+            budget
+                .clone()
+                .try_acquire(&disruption_request(targets, Some(&combined)), now)?;
         }
         Ok(())
     }
@@ -720,27 +776,4 @@ impl ChaosController {
     pub fn drain_events(&mut self) -> Vec<ChaosEvent> {
         std::mem::take(&mut self.events)
     }
-}
-
-/// Checks every workload the run takes replicas from against the budget,
-/// on copies so that no slot is used; the permit itself is acquired later
-/// for the primary workload.
-fn check_budget(
-    targets: &[Target],
-    radius: &BlastRadius,
-    budget: &SafetyBudget,
-    now: Timestamp,
-) -> Result<(), Error> {
-    let primary = radius.primary();
-    let requests = std::iter::once(disruption_request(targets, primary)).chain(
-        radius
-            .impacts
-            .iter()
-            .filter(|i| Some(*i) != primary)
-            .map(|i| disruption_request(targets, Some(i))),
-    );
-    for request in requests {
-        budget.clone().try_acquire(&request, now)?;
-    }
-    Ok(())
 }

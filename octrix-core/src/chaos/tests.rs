@@ -464,6 +464,37 @@ async fn every_workload_a_node_failure_hits_is_checked_against_healing_holdings(
 }
 
 #[tokio::test]
+async fn two_runs_cannot_together_take_what_neither_permit_records() {
+    let mut bed = Bed::new();
+    let node = |name: &str| StartOptions {
+        target: Some(TargetSelector {
+            labels: labels::from_pairs([("kubernetes.io/hostname", name)]),
+            ..TargetSelector::default()
+        }),
+        ..StartOptions::default()
+    };
+    // node-0's permit records checkout; it also takes payments-2.
+    let first = bed
+        .start(ScenarioType::NodeFailure, node("node-0"))
+        .await
+        .unwrap();
+    // node-2 runs payments-1: together they would take both payments pods.
+    let err = bed
+        .start(ScenarioType::NodeFailure, node("node-2"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("shop/payments would have 2 of 2 pods disrupted at once (max fraction 0.5)"),
+        "{err}"
+    );
+    bed.stop(first).await.unwrap();
+    bed.start(ScenarioType::NodeFailure, node("node-2"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn breached_guards_abort_the_run_and_revert_it() {
     let mut bed = Bed::new();
     let guard = AbortGuard::new(
