@@ -3,9 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Error;
-use super::scenario::{
-    Intensity, Parameters, PartitionDirection, Scenario, ScenarioId, ScenarioType,
-};
+use super::{Intensity, Parameters, PartitionDirection, Scenario, ScenarioId, ScenarioType};
 
 /// The built-in scenario of `scenario_type`, with id
 /// [`ScenarioId::builtin`]. Each aims at one random target in any
@@ -174,7 +172,7 @@ impl ScenarioCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaos::scenario::{SelectionMode, TargetSelector};
+    use crate::chaos::{SelectionMode, TargetSelector};
 
     fn custom(id: &str) -> Scenario {
         Scenario::new(

@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 use super::catalog::ScenarioCatalog;
+use super::event::ChaosEvent;
 use super::executor::{ChaosExecutor, InjectionPlan};
 use super::guard::{AbortGuard, GuardBreach, GuardObservation, first_breach, validate_guards};
 use super::impact::{BlastRadius, IncidentScope, blast_radius};
 use super::run::{RunAction, RunId, RunStatus, ScenarioRun};
-use super::scenario::{Scenario, ScenarioId, ScenarioType, TargetSelector};
 use super::select::{Target, select_targets};
 use super::stats::ChaosStats;
+use super::{Scenario, ScenarioId, TargetSelector};
 use crate::Timestamp;
 use crate::cluster::ClusterSnapshot;
 use crate::healing::{DisruptionRequest, Disruptor, SafetyBudget, WorkloadImpact};
@@ -34,6 +35,9 @@ pub struct ChaosConfig {
     /// How long after a run is reverted incidents may still be its doing, in
     /// seconds (restarts settle, detector windows drain).
     pub linger_seconds: u32,
+    /// Ended runs kept in the history (and in the statistics); the oldest
+    /// are forgotten on [`ChaosController::tick`].
+    pub max_history: usize,
 }
 
 impl Default for ChaosConfig {
@@ -42,6 +46,7 @@ impl Default for ChaosConfig {
             protected_namespaces: ["kube-system", "octrix-system"].map(str::to_owned).into(),
             seed: 0,
             linger_seconds: 300,
+            max_history: 1_000,
         }
     }
 }
@@ -62,110 +67,6 @@ pub struct StartOptions {
     pub guards: Vec<AbortGuard>,
 }
 
-/// What happened to a run, for the engine to publish.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ChaosEvent {
-    /// A run was scheduled for later.
-    RunScheduled {
-        /// The run.
-        run: RunId,
-        /// Its scenario.
-        scenario: ScenarioId,
-        /// When it is due.
-        start_at: Timestamp,
-    },
-    /// A run's faults are in force (or, for a dry run, were planned).
-    RunStarted {
-        /// The run.
-        run: RunId,
-        /// Its scenario.
-        scenario: ScenarioId,
-        /// The scenario's type.
-        scenario_type: ScenarioType,
-        /// What it acts on.
-        targets: Vec<Target>,
-        /// Whether nothing was changed.
-        dry_run: bool,
-        /// When it is due to complete.
-        deadline: Timestamp,
-        /// When.
-        at: Timestamp,
-    },
-    /// A run ran its full duration.
-    RunCompleted {
-        /// The run.
-        run: RunId,
-        /// When.
-        at: Timestamp,
-    },
-    /// A run was stopped early.
-    RunStopped {
-        /// The run.
-        run: RunId,
-        /// When.
-        at: Timestamp,
-    },
-    /// A pending run was cancelled.
-    RunCancelled {
-        /// The run.
-        run: RunId,
-        /// When.
-        at: Timestamp,
-    },
-    /// A run was aborted.
-    RunAborted {
-        /// The run.
-        run: RunId,
-        /// Why.
-        reason: String,
-        /// When.
-        at: Timestamp,
-    },
-    /// A run failed to start or to be reverted.
-    RunFailed {
-        /// The run.
-        run: RunId,
-        /// Why.
-        reason: String,
-        /// When.
-        at: Timestamp,
-    },
-    /// A run's changes were undone.
-    RunReverted {
-        /// The run.
-        run: RunId,
-        /// When.
-        at: Timestamp,
-    },
-    /// Undoing a run's changes failed; it is retried on every tick.
-    RevertFailed {
-        /// The run.
-        run: RunId,
-        /// The executor's error.
-        error: String,
-        /// When.
-        at: Timestamp,
-    },
-}
-
-impl ChaosEvent {
-    /// The run the event is about.
-    pub fn run(&self) -> RunId {
-        match self {
-            Self::RunScheduled { run, .. }
-            | Self::RunStarted { run, .. }
-            | Self::RunCompleted { run, .. }
-            | Self::RunStopped { run, .. }
-            | Self::RunCancelled { run, .. }
-            | Self::RunAborted { run, .. }
-            | Self::RunFailed { run, .. }
-            | Self::RunReverted { run, .. }
-            | Self::RevertFailed { run, .. } => *run,
-        }
-    }
-}
-
 /// Runs scenarios safely and keeps their history.
 ///
 /// The state is plain data changed only through these methods; the async
@@ -181,8 +82,14 @@ impl ChaosEvent {
 ///   of its pods, so the budget enforces its fraction and
 ///   never-the-last-ready-replica rules; every other workload the run takes
 ///   replicas from is checked against the same budget (on a copy, so it uses
-///   no slot) and must pass too;
+///   no slot) and must pass too, counting what other chaos runs take from it
+///   beyond what their own permits record;
 /// * a dry run does all of this and changes nothing.
+///
+/// One limit remains: a [`DisruptionRequest`] carries one workload, so the
+/// budget itself only records a run's primary workload. Healing requests see
+/// the other workloads a run disrupts through the readiness in their
+/// snapshot, not through the budget's accounting.
 pub struct ChaosController {
     config: ChaosConfig,
     catalog: ScenarioCatalog,
@@ -655,6 +562,22 @@ impl ChaosController {
         for id in due {
             // A failed start is recorded on the run and as an event.
             let _ = self.begin(id, cluster, budget, now).await;
+        }
+        self.forget_oldest();
+    }
+
+    /// Drops the oldest ended runs beyond [`ChaosConfig::max_history`]; runs
+    /// still holding changes are kept whatever their age.
+    fn forget_oldest(&mut self) {
+        let ended: Vec<RunId> = self
+            .runs
+            .values()
+            .filter(|r| !r.status.is_active() && !r.holds_changes())
+            .map(|r| r.id)
+            .collect();
+        let excess = ended.len().saturating_sub(self.config.max_history);
+        for id in &ended[..excess] {
+            self.runs.remove(id);
         }
     }
 

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::run::RunId;
-use super::scenario::{Parameters, ScenarioType};
 use super::select::Target;
+use super::{Parameters, ScenarioType};
 use crate::Timestamp;
 
 /// What to inject for a run.

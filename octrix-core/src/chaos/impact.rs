@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::scenario::Parameters;
+use super::Parameters;
 use super::select::Target;
 use crate::cluster::{ClusterSnapshot, PodOwner, PodState};
 use crate::healing::WorkloadImpact;

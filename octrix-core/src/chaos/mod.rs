@@ -76,28 +76,31 @@
 
 mod catalog;
 mod controller;
+mod event;
 mod executor;
 mod guard;
 mod impact;
+mod parameters;
 mod run;
 mod scenario;
 mod select;
+mod selector;
 mod sim_executor;
 mod stats;
 
 pub use catalog::{ScenarioCatalog, builtin_scenario};
-pub use controller::{ChaosConfig, ChaosController, ChaosEvent, StartOptions};
+pub use controller::{ChaosConfig, ChaosController, StartOptions};
+pub use event::ChaosEvent;
 pub use executor::{Change, ChaosExecutor, ExecutorError, Injection, InjectionPlan};
 pub use guard::{AbortGuard, GuardBreach, GuardObservation, GuardSignal, first_breach};
 pub use impact::{
     AffectedObjects, BlastRadius, DISK_PRESSURE_PERCENT, IncidentScope, blast_radius, workload_key,
 };
+pub use parameters::{Intensity, MAX_DURATION_SECONDS, Parameters, PartitionDirection};
 pub use run::{RunAction, RunId, RunStatus, ScenarioRun};
-pub use scenario::{
-    Intensity, MAX_DURATION_SECONDS, Parameters, PartitionDirection, Scenario, ScenarioId,
-    ScenarioType, SelectionMode, TargetKind, TargetSelector,
-};
+pub use scenario::{Scenario, ScenarioId, ScenarioType, TargetKind};
 pub use select::{Target, eligible_targets, select_targets, selection_size};
+pub use selector::{SelectionMode, TargetSelector};
 pub use sim_executor::{SimChaosExecutor, sim_faults};
 pub use stats::{ChaosStats, OutcomeStats};
 

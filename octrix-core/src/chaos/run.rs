@@ -17,8 +17,8 @@ use super::Error;
 use super::executor::Injection;
 use super::guard::AbortGuard;
 use super::impact::BlastRadius;
-use super::scenario::{Scenario, ScenarioType};
 use super::select::Target;
+use super::{Scenario, ScenarioType};
 use crate::Timestamp;
 use crate::healing::Permit;
 
@@ -261,7 +261,7 @@ impl ScenarioRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaos::scenario::{Parameters, ScenarioId};
+    use crate::chaos::{Parameters, ScenarioId};
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(second).unwrap()

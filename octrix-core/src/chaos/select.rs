@@ -8,7 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::scenario::{SelectionMode, TargetKind, TargetSelector};
+use super::{SelectionMode, TargetKind, TargetSelector};
 use crate::Labels;
 use crate::cluster::{ClusterSnapshot, PodPhase};
 

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::Parameters;
 use super::executor::{Change, ChaosExecutor, ExecutorError, Injection, InjectionPlan};
-use super::scenario::Parameters;
 use super::select::Target;
 use crate::cluster::{ClusterAction, ClusterActuator, ClusterError, ClusterObserver};
 use crate::sim::{FaultId, FaultKind, FaultTarget, SimCluster, SimError};
@@ -288,8 +288,8 @@ impl ChaosExecutor for SimChaosExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chaos::Intensity;
     use crate::chaos::RunId;
-    use crate::chaos::scenario::Intensity;
     use crate::sim::SimConfig;
     use crate::time::SignedDuration;
     use crate::{Clock, ManualClock, Timestamp};

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::ScenarioType;
 use super::run::{RunStatus, ScenarioRun};
-use super::scenario::ScenarioType;
 
 /// Outcome counts of one group of runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ mod tests {
     use super::*;
     use crate::Timestamp;
     use crate::chaos::run::{RunAction, RunId};
-    use crate::chaos::scenario::{Parameters, Scenario, ScenarioId};
+    use crate::chaos::{Parameters, Scenario, ScenarioId};
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(second).unwrap()

@@ -678,6 +678,35 @@ async fn stats_follow_the_runs() {
     assert_eq!(stats.by_type[&ScenarioType::CpuStress].total, 1);
 }
 
+#[tokio::test]
+async fn tick_forgets_the_oldest_ended_runs_beyond_the_history_limit() {
+    let mut bed = Bed::new();
+    let config = ChaosConfig {
+        max_history: 2,
+        ..ChaosConfig::default()
+    };
+    bed.chaos = ChaosController::new(
+        config,
+        ScenarioCatalog::default(),
+        Arc::new(SimChaosExecutor::new(bed.sim.clone())),
+    );
+    let dry = || StartOptions {
+        dry_run: true,
+        ..StartOptions::default()
+    };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(bed.start(ScenarioType::CpuStress, dry()).await.unwrap());
+    }
+    let running = bed
+        .start(ScenarioType::CpuStress, StartOptions::default())
+        .await
+        .unwrap();
+    bed.tick().await;
+    let kept: Vec<RunId> = bed.chaos.list().iter().map(|r| r.id).collect();
+    assert_eq!(kept, [ids[1], ids[2], running]);
+}
+
 /// An executor whose injections and reverts fail on demand.
 #[derive(Default)]
 struct Scripted {
