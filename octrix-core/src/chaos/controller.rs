@@ -615,7 +615,7 @@ impl ChaosController {
         if run.status != RunStatus::Running {
             return None;
         }
-        first_breach(&run.guards, observations)
+        first_breach(&run.scenario.guards, observations)
     }
 
     /// Evaluates the guards of every running run and aborts those that

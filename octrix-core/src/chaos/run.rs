@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 use super::executor::Injection;
-use super::guard::AbortGuard;
 use super::impact::BlastRadius;
 use super::select::Target;
 use super::{Scenario, ScenarioType};
@@ -139,8 +138,9 @@ impl fmt::Display for RunAction {
 pub struct ScenarioRun {
     /// Its id.
     pub id: RunId,
-    /// The scenario as it was when the run was created, with any target
-    /// override applied: later catalog edits do not rewrite history.
+    /// The scenario as it was when the run was created, with the start
+    /// options' target and guards applied: later catalog edits do not
+    /// rewrite history, and its guards are the ones watched.
     pub scenario: Scenario,
     /// Plan and record only; change nothing.
     pub dry_run: bool,
@@ -160,8 +160,6 @@ pub struct ScenarioRun {
     pub targets: Vec<Target>,
     /// What it touches and which replicas it takes away.
     pub blast_radius: BlastRadius,
-    /// The guards watched while it runs.
-    pub guards: Vec<AbortGuard>,
     /// The changes the executor made (fault ids, cordons), until reverted.
     pub injection: Option<Injection>,
     /// When its changes were undone.
@@ -183,7 +181,6 @@ impl ScenarioRun {
         created_at: Timestamp,
         start_at: Timestamp,
     ) -> Self {
-        let guards = scenario.guards.clone();
         Self {
             id,
             scenario,
@@ -196,7 +193,6 @@ impl ScenarioRun {
             ended_at: None,
             targets: Vec::new(),
             blast_radius: BlastRadius::default(),
-            guards,
             injection: None,
             reverted_at: None,
             permit: None,
