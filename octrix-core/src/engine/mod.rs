@@ -218,12 +218,18 @@ struct PendingVerification {
     incident: IncidentId,
     planned: PlannedAction,
     permit: Option<crate::healing::Permit>,
+    acted_at: Timestamp,
     due: Timestamp,
     category: Category,
     workload: String,
 }
 
 const ACTION_HISTORY: usize = 10_000;
+
+/// The key healing progress is tracked by: a category on a workload.
+fn case_key(category: Category, workload: &str) -> String {
+    format!("{category}/{workload}")
+}
 
 /// The engine. Holds the pure state; every interaction goes through [`Ports`].
 pub struct Engine {
@@ -241,9 +247,13 @@ pub struct Engine {
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
-    /// The incident healing a workload's problem; others on the same
-    /// (category, workload) wait for its outcome instead of acting too.
-    leaders: HashMap<(Category, String), IncidentId>,
+    /// The incident being healed on a workload; other incidents on the same
+    /// workload (an OOM kill next to a memory leak) wait for its outcome
+    /// instead of acting on it too.
+    leaders: HashMap<String, IncidentId>,
+    /// When each (category, workload) problem was last raised, to verify
+    /// actions over their settle window rather than at one instant.
+    last_raised: HashMap<(Category, String), Timestamp>,
     snapshot: ClusterSnapshot,
     changed: HashSet<IncidentId>,
 }
@@ -288,6 +298,7 @@ impl Engine {
             anomalous_series: HashSet::new(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
+            last_raised: HashMap::new(),
             snapshot: ClusterSnapshot::default(),
             changed: HashSet::new(),
         })
@@ -477,7 +488,7 @@ impl Engine {
         report.observations = observations.len();
         let active_problems = self.classify(&observations, now, &mut report);
         self.resolve_vanished(now, &active_problems, &mut report);
-        self.verify(now, &active_problems, &mut report).await;
+        self.verify(now, &mut report).await;
         self.heal(now, &mut report).await;
         self.housekeeping(now);
         if let Err(error) = self.persist().await {
@@ -575,10 +586,12 @@ impl Engine {
         for observation in observations {
             for classification in self.classifier.observe(observation) {
                 if let Classification::Raised(signal) = &classification {
-                    active.insert((
+                    let key = (
                         signal.category,
                         observe::workload_of(&self.snapshot, &signal.resource),
-                    ));
+                    );
+                    self.last_raised.insert(key.clone(), now);
+                    active.insert(key);
                 }
                 let ingested = self.book.ingest(&classification, now);
                 match &ingested {
@@ -624,7 +637,8 @@ impl Engine {
         let vanished: Vec<IncidentId> = self
             .book
             .incidents()
-            .filter(|i| i.is_active() && i.source == IncidentSource::Cluster)
+            // An incident handed to a human stays until the human closes it.
+            .filter(|i| i.is_active() && !i.escalated && i.source == IncidentSource::Cluster)
             .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
             .filter_map(|i| {
                 let resource = i.resource.as_ref()?;
@@ -652,12 +666,13 @@ impl Engine {
         }
     }
 
-    async fn verify(
-        &mut self,
-        now: Timestamp,
-        active_problems: &HashSet<(Category, String)>,
-        report: &mut TickReport,
-    ) {
+    /// Verifies actions whose settle time has passed. An action healed its
+    /// incident when the problem was not raised again on the workload during
+    /// the second half of the settle window: the first half lets the
+    /// cluster react (a replaced pod start, load spread), and judging a window
+    /// rather than the last instant catches problems that oscillate, such as a
+    /// leak that OOM-kills and starts over.
+    async fn verify(&mut self, now: Timestamp, report: &mut TickReport) {
         let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| p.due <= now);
@@ -667,8 +682,15 @@ impl Engine {
                 .book
                 .get(&pending.incident)
                 .is_some_and(Incident::is_active);
-            let healed = !still_active
-                || !active_problems.contains(&(pending.category, pending.workload.clone()));
+            let judged_from = pending
+                .acted_at
+                .checked_add(pending.due.duration_since(pending.acted_at) / 2)
+                .unwrap_or(pending.due);
+            let raised_again = self
+                .last_raised
+                .get(&(pending.category, pending.workload.clone()))
+                .is_some_and(|at| *at >= judged_from);
+            let healed = !still_active || !raised_again;
             if healed && still_active {
                 report.resolved += 1;
             }
@@ -695,6 +717,7 @@ impl Engine {
             HealingOutcome::NotHealed
         };
         self.record(&pending.incident, &pending.planned, outcome, now);
+        let case = case_key(pending.category, &pending.workload);
         let id = pending.incident;
         if healed {
             let action = pending.planned.action.name();
@@ -713,10 +736,11 @@ impl Engine {
                     .events
                     .publish(EngineEvent::IncidentResolved(Box::new(incident.clone())));
             }
+            self.planner.finish(&case);
             self.finish_healing(&id);
             None
         } else {
-            self.planner.advance(id.as_str());
+            self.planner.advance(&case);
             Some((
                 id,
                 format!(
@@ -754,10 +778,38 @@ impl Engine {
             .publish(EngineEvent::IncidentUpdated(Box::new(incident)));
     }
 
+    /// Forgets an incident that is over. Its case's progress goes too,
+    /// unless another active incident carries the same case on.
     fn finish_healing(&mut self, id: &IncidentId) {
-        self.planner.finish(id.as_str());
+        if let Some(incident) = self.book.get(id) {
+            let case = case_key(incident.category, &self.workload_of(incident));
+            let carried_on = self.book.incidents().any(|other| {
+                other.id != *id
+                    && other.is_active()
+                    && case_key(other.category, &self.workload_of(other)) == case
+            });
+            if !carried_on {
+                self.planner.finish(&case);
+            }
+        }
         self.leaders.retain(|_, leader| leader != id);
         self.last_denial.remove(id);
+    }
+
+    /// The workload an incident is about (see [`observe::workload_of`]);
+    /// a pod that is gone is still known by its deployment, recorded as the
+    /// incident's service.
+    fn workload_of(&self, incident: &Incident) -> String {
+        let Some(resource) = &incident.resource else {
+            return format!("incident/{}", incident.id);
+        };
+        let [kind, namespace, name] = resource.identity();
+        match (kind, &incident.service) {
+            ("pod", Some(service)) if self.snapshot.pod(namespace, name).is_none() => {
+                format!("deployment/{namespace}/{service}")
+            }
+            _ => observe::workload_of(&self.snapshot, resource),
+        }
     }
 
     async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
@@ -769,21 +821,18 @@ impl Engine {
             .cloned()
             .collect();
         for incident in candidates {
-            let subject = self.subject_of(&incident);
-            let workload = match &incident.resource {
-                Some(resource) => observe::workload_of(&self.snapshot, resource),
-                None => format!("incident/{}", incident.id),
-            };
-            let leader = self
-                .leaders
-                .entry((incident.category, workload.clone()))
-                .or_insert_with(|| incident.id.clone());
-            if *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active) {
+            let workload = self.workload_of(&incident);
+            let mut subject = self.subject_of(&incident);
+            subject.case = case_key(incident.category, &workload);
+            let busy = self.leaders.get(&workload).is_some_and(|leader| {
+                *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active)
+            });
+            if busy {
                 continue;
             }
-            *leader = incident.id.clone();
             match self.planner.plan(&subject, &self.snapshot, now) {
                 Decision::Act(planned) => {
+                    self.leaders.insert(workload.clone(), incident.id.clone());
                     self.act(&incident, planned, workload, now, report).await;
                 }
                 Decision::Deny(denial) => self.deny(&incident.id, None, &denial, now, report),
@@ -843,8 +892,8 @@ impl Engine {
             None => None,
         };
         self.last_denial.remove(&incident.id);
-        self.planner
-            .record_attempt(incident.id.as_str(), &planned, now);
+        let case = case_key(incident.category, &workload);
+        self.planner.record_attempt(&case, &planned, now);
         report.actions += 1;
         let result = self.execute(&planned).await;
         match result {
@@ -858,13 +907,14 @@ impl Engine {
                 if planned.dry_run {
                     // Nothing changed, so there is nothing to verify; the
                     // next step is planned after the cooldown.
-                    self.planner.advance(incident.id.as_str());
+                    self.planner.advance(&case);
                     return;
                 }
                 let settle =
                     SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
                 self.pending.push(PendingVerification {
                     incident: incident.id.clone(),
+                    acted_at: now,
                     due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
                     planned,
                     permit,
@@ -884,7 +934,7 @@ impl Engine {
                     },
                     now,
                 );
-                self.planner.advance(incident.id.as_str());
+                self.planner.advance(&case);
                 let reason = format!("{} failed: {error}", planned.action.name());
                 self.escalate((incident.id.clone(), reason), now, report)
                     .await;
@@ -1055,6 +1105,10 @@ impl Engine {
 
     fn housekeeping(&mut self, now: Timestamp) {
         self.bank.evict_idle(now);
+        let forget = now
+            .checked_sub(SignedDuration::from_hours(1))
+            .unwrap_or(Timestamp::MIN);
+        self.last_raised.retain(|_, at| *at >= forget);
         let idle = now
             .checked_sub(SignedDuration::from_mins(30))
             .unwrap_or(Timestamp::MIN);

@@ -82,6 +82,10 @@ pub enum Error {
 pub struct Subject {
     /// The incident's id.
     pub incident_id: String,
+    /// What healing progress is tracked by: the incident id by default. The
+    /// engine uses the category and workload, so that a replacement pod's
+    /// incident continues down the rule where the replaced pod's left off.
+    pub case: String,
     /// Its category.
     pub category: Category,
     /// Its current severity.
@@ -116,8 +120,10 @@ impl Subject {
         severity: Severity,
         title: impl Into<String>,
     ) -> Self {
+        let incident_id = incident_id.into();
         Self {
-            incident_id: incident_id.into(),
+            case: incident_id.clone(),
+            incident_id,
             category,
             severity,
             title: title.into(),
@@ -132,8 +138,9 @@ impl Subject {
 
     /// What the planner needs to know of `incident`: its namespace, service
     /// and labels, and the pod, deployment and node of its resource, looked
-    /// up in `cluster` (a pod's deployment and node come from the snapshot
-    /// when it holds the pod).
+    /// up in `cluster`: a pod is named only while the snapshot holds it (a
+    /// pod that is gone cannot be restarted), its deployment comes from the
+    /// snapshot, else the incident's service.
     pub fn from_incident(incident: &Incident, cluster: &ClusterSnapshot) -> Self {
         let mut subject = Subject::new(
             incident.id.as_str(),
@@ -150,8 +157,13 @@ impl Subject {
                 ResourceKind::Pod => {
                     let [_, namespace, name] = resource.identity();
                     let pod = cluster.pod(namespace, name);
-                    subject.pod = Some(resource.name.clone());
-                    subject.deployment = pod.and_then(|p| p.deployment()).map(str::to_owned);
+                    // A pod that is gone cannot be restarted; its deployment
+                    // (the incident's service) can still be scaled.
+                    subject.pod = pod.map(|p| p.name.clone());
+                    subject.deployment = pod
+                        .and_then(|p| p.deployment())
+                        .map(str::to_owned)
+                        .or_else(|| incident.service.clone());
                     subject.node = pod
                         .and_then(|p| p.node.clone())
                         .or_else(|| resource.node.clone());

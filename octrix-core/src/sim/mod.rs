@@ -11,7 +11,8 @@
 //!   latency) with noise and a daily pattern; load spreads over ready replicas,
 //!   and latency grows with utilisation.
 //! * Faults ([`FaultKind`]): crash loops (transient or persistent), OOM kills,
-//!   CPU spikes, memory leaks, NotReady nodes, node memory pressure, latency and
+//!   CPU spikes, memory leaks, memory stress (freed when cleared), NotReady
+//!   nodes, node memory pressure, full disks (`DiskPressure`), latency and
 //!   error bursts.
 //! * It answers actions as a cluster would: a restart replaces the pod (curing a
 //!   transient crash loop but not a persistent one), scaling adds or removes
