@@ -12,13 +12,15 @@
 //! ├── IllegalTransitionError(OctrixError)           the incident's status forbids the change
 //! ├── UnknownEndpointError(OctrixError, KeyError)   a load balancer has no such endpoint
 //! ├── NoHealthyEndpointError(OctrixError)           every endpoint is unhealthy
-//! └── CircuitOpenError(OctrixError)                 a circuit breaker rejected the call
+//! ├── CircuitOpenError(OctrixError)                 a circuit breaker rejected the call
+//! └── ChaosError(OctrixError)                       a chaos request the core refused
 //! ```
 //!
 //! Every exception carries the attributes its kind has (`field` on
 //! `ConfigError` and `ValidationError`, `errors` for all field problems of a
 //! traffic rule, `service`/`state`/`retry_at` on `CircuitOpenError`, ...).
 
+use octrix_core::chaos;
 use octrix_core::classify;
 use octrix_core::detect;
 use octrix_core::healing;
@@ -62,6 +64,8 @@ pub enum Kind {
     NoHealthyEndpoint,
     /// `CircuitOpenError(OctrixError)`.
     CircuitOpen,
+    /// `ChaosError(OctrixError)`.
+    Chaos,
 }
 
 /// Which builtin a kind also derives from, besides `OctrixError`.
@@ -73,7 +77,7 @@ enum Builtin {
 
 impl Kind {
     /// Every kind, in the order the module exports them.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Config,
         Kind::Validation,
         Kind::RejectedSample,
@@ -84,6 +88,7 @@ impl Kind {
         Kind::UnknownEndpoint,
         Kind::NoHealthyEndpoint,
         Kind::CircuitOpen,
+        Kind::Chaos,
     ];
 
     /// Class name, docstring and second base.
@@ -143,6 +148,12 @@ impl Kind {
                  (a UTC datetime, or None) say which, why and until when.",
                 Builtin::None,
             ),
+            Kind::Chaos => (
+                "ChaosError",
+                "A chaos request the core refused (protected namespace, no targets, \
+                 safety budget, unknown run, illegal run transition, ...).",
+                Builtin::None,
+            ),
         }
     }
 
@@ -152,7 +163,8 @@ impl Kind {
     }
 
     fn cell(self) -> &'static PyOnceLock<Py<PyType>> {
-        static CELLS: [PyOnceLock<Py<PyType>>; 10] = [
+        static CELLS: [PyOnceLock<Py<PyType>>; 11] = [
+            PyOnceLock::new(),
             PyOnceLock::new(),
             PyOnceLock::new(),
             PyOnceLock::new(),
@@ -229,6 +241,8 @@ pub enum Error {
     BreakerConfig(BreakerConfigError),
     /// A call a circuit breaker did not let through.
     Rejected(Rejected),
+    /// From `octrix_core::chaos`.
+    Chaos(chaos::Error),
 }
 
 impl Error {
@@ -262,6 +276,7 @@ from_core!(
     Balancer(BalancerError),
     BreakerConfig(BreakerConfigError),
     Rejected(Rejected),
+    Chaos(chaos::Error),
 );
 
 /// The class, message and attributes of the Python exception for an error.
@@ -456,6 +471,28 @@ fn raised(error: Error) -> Raised {
             .with("service", Str(rejected.service.to_string()))
             .with("state", Str(crate::convert::serde_name(&rejected.state)))
             .with("retry_at", Time(rejected.retry_at)),
+        Error::Chaos(error) => {
+            let text = error.to_string();
+            match error {
+                chaos::Error::Invalid { field, reason } => {
+                    field_error(Kind::Validation, field, reason, text)
+                }
+                chaos::Error::Parse(message) => {
+                    field_error(Kind::Validation, ".".into(), message, text)
+                }
+                chaos::Error::UnknownScenario(_)
+                | chaos::Error::DuplicateScenario(_)
+                | chaos::Error::BuiltinScenario(_)
+                | chaos::Error::ProtectedNamespace { .. }
+                | chaos::Error::NoTargets { .. }
+                | chaos::Error::Budget(_)
+                | chaos::Error::Executor(_)
+                | chaos::Error::UnknownRun(_)
+                | chaos::Error::IllegalTransition { .. }
+                | chaos::Error::StartFailed { .. }
+                | chaos::Error::RevertFailed { .. } => Raised::new(Kind::Chaos, text),
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! exception hierarchy with its one conversion from core errors (see
 //! [`errors`]). Batch work (`observe_many`) runs with the GIL released.
 
+pub mod chaos;
 pub mod classify;
 pub mod convert;
 pub mod detect;
@@ -30,5 +31,6 @@ fn _octrix(module: &Bound<'_, PyModule>) -> PyResult<()> {
     healing::register(module)?;
     routing::register(module)?;
     resilience::register(module)?;
+    chaos::register(module)?;
     Ok(())
 }
