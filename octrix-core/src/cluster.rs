@@ -152,8 +152,10 @@ impl PodState {
     }
 }
 
-/// Everything an observer saw at one instant.
+/// Everything an observer saw at one instant. Every field may be left out
+/// of its serialized form (an empty list, no time).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ClusterSnapshot {
     /// When the snapshot was taken.
     pub taken_at: Option<Timestamp>,

@@ -115,11 +115,17 @@ pub fn type_name(object: &Bound<'_, PyAny>) -> String {
 /// name, or empty) starts every field path in errors.
 pub fn from_py<T: DeserializeOwned>(object: &Bound<'_, PyAny>, prefix: &str) -> Result<T, Error> {
     let value = to_value(object, prefix)?;
-    from_value(value, prefix, Error::input)
+    deserialize(value, prefix, Error::input)
+}
+
+/// Deserializes a core type from JSON made of a Python value, naming the
+/// field (after `prefix`) in errors.
+pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Error> {
+    deserialize(value, prefix, Error::input)
 }
 
 /// Deserializes `value`, building the error with `make(path, message)`.
-fn from_value<T: DeserializeOwned>(
+fn deserialize<T: DeserializeOwned>(
     value: Value,
     prefix: &str,
     make: fn(String, String) -> Error,
@@ -140,7 +146,7 @@ pub fn config_from_py<T: DeserializeOwned>(
         Error::Input { field, message } => Error::Config { field, message },
         other => other,
     })?;
-    from_value(value, prefix, config_error)
+    deserialize(value, prefix, config_error)
 }
 
 fn config_error(field: String, message: String) -> Error {
@@ -150,9 +156,15 @@ fn config_error(field: String, message: String) -> Error {
 /// Parses a YAML configuration, naming the field in errors.
 pub fn config_from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     let deserializer = serde_norway::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| Error::Config {
-        field: join("", &error.path().to_string()),
-        message: error.into_inner().to_string(),
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = join("", &error.path().to_string());
+        let message = error.into_inner().to_string();
+        // The YAML parser puts the path in front of its own messages.
+        let message = match message.strip_prefix(&format!("{field}: ")) {
+            Some(rest) => rest.to_owned(),
+            None => message,
+        };
+        Error::Config { field, message }
     })
 }
 

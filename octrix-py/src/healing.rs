@@ -7,6 +7,7 @@ use octrix_core::healing::{Decision, Denial, HealingConfig, Planner, Subject};
 use octrix_core::time::SignedDuration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use serde_json::Value;
 
 use crate::convert;
 use crate::errors::Error;
@@ -35,12 +36,20 @@ impl PyHealingRules {
 
 /// The planner's view of `incident`: an `Incident` from an `IncidentBook`,
 /// or a mapping with `incident_id`, `category`, `severity`, `title` and
-/// optionally `namespace`, `service`, `pod`, `deployment`, `node`, `labels`.
+/// optionally `case` (the incident id when absent), `namespace`, `service`,
+/// `pod`, `deployment`, `node`, `labels`.
 fn subject(incident: &Bound<'_, PyAny>, cluster: &ClusterSnapshot) -> Result<Subject, Error> {
     if let Ok(incident) = incident.cast::<PyIncident>() {
         return Ok(Subject::from_incident(&incident.get().inner, cluster));
     }
-    convert::from_py(incident, "incident")
+    let mut value = convert::to_value(incident, "incident")?;
+    if let Value::Object(fields) = &mut value
+        && !fields.contains_key("case")
+        && let Some(id) = fields.get("incident_id").cloned()
+    {
+        fields.insert("case".to_owned(), id);
+    }
+    convert::from_value(value, "incident")
 }
 
 /// A cluster snapshot from an optional mapping (`nodes`, `deployments`,
@@ -154,8 +163,8 @@ impl PyHealingRules {
                 decisions.push(decision_dict(py, &decision)?);
                 break;
             };
-            planner.record_attempt(&subject.incident_id, planned, now);
-            planner.advance(&subject.incident_id);
+            planner.record_attempt(&subject.case, planned, now);
+            planner.advance(&subject.case);
             let cooldown = self
                 .config
                 .rules
