@@ -168,10 +168,9 @@ def create_app(clock: Clock = system_clock) -> FastAPI:
         except octrix.ConfigError as error:
             raise HTTPException(status_code=422, detail=str(error)) from error
         batch = detector.observe_many(request.samples)
-        judged = sum(1 for z in batch.z_list() if z == z)  # NaN while warming up
         return DetectResponse(
             samples=len(batch),
-            judged=judged,
+            judged=batch.judged,
             anomalies=[
                 Anomaly(
                     index=index,

@@ -54,12 +54,14 @@ pub fn to_value(object: &Bound<'_, PyAny>, path: &str) -> Result<Value, Error> {
     }
     if let Ok(number) = object.cast::<PyFloat>() {
         let number = number.value();
-        return Number::from_f64(number)
-            .map(Value::Number)
-            .ok_or_else(|| Error::input(join("", path), format!("{number} is not a finite number")));
+        return Number::from_f64(number).map(Value::Number).ok_or_else(|| {
+            Error::input(join("", path), format!("{number} is not a finite number"))
+        });
     }
     if let Ok(text) = object.cast::<PyString>() {
-        return Ok(Value::String(text.to_cow().map_err(|e| bad(path, e))?.into_owned()));
+        return Ok(Value::String(
+            text.to_cow().map_err(|e| bad(path, e))?.into_owned(),
+        ));
     }
     if object.is_instance_of::<PyDateTime>() {
         return Ok(Value::String(timestamp(object, path)?.to_string()));
@@ -191,7 +193,11 @@ pub fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, P
             } else if let Some(integer) = number.as_u64() {
                 integer.into_pyobject(py)?.into_any()
             } else {
-                number.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+                number
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+                    .into_pyobject(py)?
+                    .into_any()
             }
         }
         Value::String(text) => PyString::new(py, text).into_any(),
@@ -234,7 +240,10 @@ pub fn timestamp(object: &Bound<'_, PyAny>, field: &str) -> Result<Timestamp, Er
     let datetime = object.cast::<PyDateTime>().map_err(|_| {
         Error::input(
             join("", field),
-            format!("expected a timezone-aware datetime, found {}", type_name(object)),
+            format!(
+                "expected a timezone-aware datetime, found {}",
+                type_name(object)
+            ),
         )
     })?;
     if datetime.get_tzinfo().is_none() {
@@ -250,7 +259,10 @@ pub fn timestamp(object: &Bound<'_, PyAny>, field: &str) -> Result<Timestamp, Er
 
 /// The timestamp of an optional `datetime` argument, the current time when
 /// it is `None`.
-pub fn timestamp_or_now(object: Option<&Bound<'_, PyAny>>, field: &str) -> Result<Timestamp, Error> {
+pub fn timestamp_or_now(
+    object: Option<&Bound<'_, PyAny>>,
+    field: &str,
+) -> Result<Timestamp, Error> {
     match object {
         Some(object) if !object.is_none() => timestamp(object, field),
         _ => Ok(Timestamp::now()),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use octrix_core::Labels;
 use octrix_core::detect::{
-    self, Detection, Detector, DetectorBank, DetectorBankConfig, WindowedZScore,
+    BatchDetections, Detection, Detector, DetectorBank, DetectorBankConfig, WindowedZScore,
     WindowedZScoreConfig,
 };
 use pyo3::buffer::PyBuffer;
@@ -78,7 +78,11 @@ impl PyDetection {
             self.inner.score,
             self.inner.z,
             self.inner.direction.as_str(),
-            if self.inner.is_anomaly { "True" } else { "False" },
+            if self.inner.is_anomaly {
+                "True"
+            } else {
+                "False"
+            },
             self.inner.confidence,
         )
     }
@@ -89,71 +93,48 @@ impl PyDetection {
 #[pyclass(module = "octrix", name = "DetectionBatch", frozen)]
 #[derive(Debug, Default)]
 pub struct DetectionBatch {
-    /// One per sample: the z-score, NaN for a sample that was not judged
-    /// (warm-up) or rejected.
-    z: Vec<f64>,
-    /// Position and detection of every anomalous sample.
-    anomalies: Vec<(usize, Detection)>,
-    /// Positions of the rejected samples.
-    rejected: Vec<usize>,
+    inner: BatchDetections,
 }
 
-impl DetectionBatch {
-    /// Feeds `values` to `observe` in order, collecting the verdicts.
-    /// Rejected samples are recorded; any other error stops the batch.
-    fn run(
-        values: &[f64],
-        mut observe: impl FnMut(f64) -> Result<Detection, detect::Error>,
-    ) -> Result<Self, detect::Error> {
-        let mut batch = Self {
-            z: Vec::with_capacity(values.len()),
-            ..Self::default()
-        };
-        for (index, &value) in values.iter().enumerate() {
-            match observe(value) {
-                Ok(detection) => {
-                    batch.z.push(if detection == Detection::NOT_JUDGED {
-                        f64::NAN
-                    } else {
-                        detection.z
-                    });
-                    if detection.is_anomaly {
-                        batch.anomalies.push((index, detection));
-                    }
-                }
-                Err(detect::Error::NonFiniteValue { .. } | detect::Error::ValueOutOfRange { .. }) => {
-                    batch.z.push(f64::NAN);
-                    batch.rejected.push(index);
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(batch)
+impl From<BatchDetections> for DetectionBatch {
+    fn from(inner: BatchDetections) -> Self {
+        Self { inner }
     }
 }
 
 #[pymethods]
 impl DetectionBatch {
     fn __len__(&self) -> usize {
-        self.z.len()
+        self.inner.z.len()
+    }
+
+    /// How many samples were judged (warm-up and rejected ones aside).
+    #[getter]
+    fn judged(&self) -> usize {
+        self.inner.judged()
     }
 
     /// How many samples were anomalous.
     #[getter]
     fn anomaly_count(&self) -> usize {
-        self.anomalies.len()
+        self.inner.anomalies.len()
     }
 
     /// Positions of the anomalous samples, ascending.
     #[getter]
     fn anomaly_indices(&self) -> Vec<usize> {
-        self.anomalies.iter().map(|(index, _)| *index).collect()
+        self.inner
+            .anomalies
+            .iter()
+            .map(|(index, _)| *index)
+            .collect()
     }
 
     /// `(position, Detection)` of every anomalous sample, ascending.
     #[getter]
     fn anomalies(&self) -> Vec<(usize, PyDetection)> {
-        self.anomalies
+        self.inner
+            .anomalies
             .iter()
             .map(|&(index, detection)| (index, detection.into()))
             .collect()
@@ -162,7 +143,7 @@ impl DetectionBatch {
     /// Positions of the samples rejected as NaN, infinite or out of range.
     #[getter]
     fn rejected(&self) -> Vec<usize> {
-        self.rejected.clone()
+        self.inner.rejected.clone()
     }
 
     /// Every sample's z-score as a new numpy float64 array (NaN where not
@@ -170,21 +151,21 @@ impl DetectionBatch {
     fn z_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         // Import numpy first so that its absence is an ImportError.
         py.import("numpy")?;
-        Ok(PyArray1::from_slice(py, &self.z))
+        Ok(PyArray1::from_slice(py, &self.inner.z))
     }
 
     /// Every sample's z-score as a list of floats (NaN where not judged or
     /// rejected).
     fn z_list(&self) -> Vec<f64> {
-        self.z.clone()
+        self.inner.z.clone()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "DetectionBatch(samples={}, anomalies={}, rejected={})",
-            self.z.len(),
-            self.anomalies.len(),
-            self.rejected.len()
+            self.inner.z.len(),
+            self.inner.anomalies.len(),
+            self.inner.rejected.len()
         )
     }
 }
@@ -232,15 +213,18 @@ fn samples<'py>(values: &Bound<'py, PyAny>) -> Result<Samples<'py>, Error> {
             .map_err(|error| Error::input("values", error.to_string()))?;
         return Ok(Samples::Owned(copy));
     }
-    values.extract::<Vec<f64>>().map(Samples::Owned).map_err(|_| {
-        Error::input(
-            "values",
-            format!(
-                "expected a sequence of numbers or a float64 buffer, found {}",
-                convert::type_name(values)
-            ),
-        )
-    })
+    values
+        .extract::<Vec<f64>>()
+        .map(Samples::Owned)
+        .map_err(|_| {
+            Error::input(
+                "values",
+                format!(
+                    "expected a sequence of numbers or a float64 buffer, found {}",
+                    convert::type_name(values)
+                ),
+            )
+        })
 }
 
 /// Judges each sample by its z-score against the `window` samples before it
@@ -281,11 +265,17 @@ impl PyWindowedZScore {
 
     /// Judges every sample of `values` in order, with the GIL released.
     /// Rejected samples are listed in the batch instead of raising.
-    fn observe_many(&mut self, py: Python<'_>, values: &Bound<'_, PyAny>) -> Result<DetectionBatch, Error> {
+    fn observe_many(
+        &mut self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+    ) -> Result<DetectionBatch, Error> {
         let samples = samples(values)?;
         let slice = samples.as_slice()?;
         let detector = &mut self.inner;
-        Ok(py.detach(|| DetectionBatch::run(slice, |value| detector.observe(value)))?)
+        Ok(py
+            .detach(|| BatchDetections::observe_all(detector, slice))
+            .into())
     }
 
     /// How many samples were rejected so far.
@@ -393,7 +383,10 @@ impl PyDetectorBank {
         at: Option<&Bound<'_, PyAny>>,
     ) -> Result<PyDetection, Error> {
         let at = convert::timestamp_or_now(at, "at")?;
-        Ok(self.inner.observe_series(metric, &labels, at, value)?.into())
+        Ok(self
+            .inner
+            .observe_series(metric, &labels, at, value)?
+            .into())
     }
 
     /// Judges every sample of `values` for one series, in order, with the
@@ -415,9 +408,9 @@ impl PyDetectorBank {
         let labels: Labels = labels;
         let batch = py.detach(|| {
             let id = bank.resolve(metric, &labels, at)?;
-            DetectionBatch::run(slice, |value| bank.observe(id, at, value))
+            bank.observe_many(id, at, slice)
         })?;
-        Ok(batch)
+        Ok(batch.into())
     }
 
     /// Whether the bank holds series `metric{labels}`.

@@ -371,9 +371,12 @@ fn raised(error: Error) -> Raised {
                         .with("from_status", OptStr(None))
                         .with("to_status", OptStr(None))
                 }
-                incident::Error::MissingActor => {
-                    field_error(Kind::Validation, "actor".into(), "must not be empty".into(), text)
-                }
+                incident::Error::MissingActor => field_error(
+                    Kind::Validation,
+                    "actor".into(),
+                    "must not be empty".into(),
+                    text,
+                ),
                 incident::Error::MissingAssignee => field_error(
                     Kind::Validation,
                     "assignee".into(),

@@ -182,7 +182,11 @@ impl PyHealingRules {
     /// Names of the rules, in file order.
     #[getter]
     fn rule_names(&self) -> Vec<String> {
-        self.config.rules.iter().map(|rule| rule.name.clone()).collect()
+        self.config
+            .rules
+            .iter()
+            .map(|rule| rule.name.clone())
+            .collect()
     }
 
     /// The rule set as a dict (the YAML form, defaults filled in).

@@ -693,7 +693,10 @@ fn stats_dict<'py>(py: Python<'py>, stats: &IncidentStats) -> PyResult<Bound<'py
 /// The severity an Alertmanager `severity` label stands for (`warning` →
 /// medium, `page` → critical, ...), or None when it is not recognised.
 #[pyfunction]
-pub fn severity_from_label<'py>(py: Python<'py>, label: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+pub fn severity_from_label<'py>(
+    py: Python<'py>,
+    label: &str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     incident::severity_from_label(label)
         .map(|severity| enum_to_py(py, "Severity", &severity))
         .transpose()

@@ -4,8 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use octrix_core::resilience::{
-    BreakerConfig, BreakerSnapshot, BreakerTransition, CallOutcome, CircuitBreaker,
-    OwnedCallPermit,
+    BreakerConfig, BreakerSnapshot, BreakerTransition, CallOutcome, CircuitBreaker, OwnedCallPermit,
 };
 use octrix_core::time::SignedDuration;
 use octrix_core::{Clock, ManualClock, Timestamp};
@@ -82,12 +81,11 @@ fn breaker_config(overrides: Option<&Bound<'_, PyAny>>) -> Result<BreakerConfig,
         });
     };
     defaults.extend(given);
-    let config: BreakerConfig = serde_path_to_error::deserialize(config).map_err(|error| {
-        Error::Config {
+    let config: BreakerConfig =
+        serde_path_to_error::deserialize(config).map_err(|error| Error::Config {
             field: convert::join("", &error.path().to_string()),
             message: error.into_inner().to_string(),
-        }
-    })?;
+        })?;
     config.validate()?;
     Ok(config)
 }

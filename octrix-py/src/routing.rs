@@ -139,14 +139,22 @@ impl PyTrafficRule {
     /// Both objects as one YAML stream (the VirtualService first), the same
     /// bytes for the same rule, ready for `kubectl apply -f -`.
     #[pyo3(signature = (api_version = None))]
-    fn to_yaml(&self, py: Python<'_>, api_version: Option<&Bound<'_, PyAny>>) -> Result<String, Error> {
+    fn to_yaml(
+        &self,
+        py: Python<'_>,
+        api_version: Option<&Bound<'_, PyAny>>,
+    ) -> Result<String, Error> {
         let manifests = self.manifests(&version_or_default(py, api_version))?;
         Ok(manifests.to_yaml()?)
     }
 
     /// Both objects as a pretty-printed Kubernetes `List` in JSON.
     #[pyo3(signature = (api_version = None))]
-    fn to_json(&self, py: Python<'_>, api_version: Option<&Bound<'_, PyAny>>) -> Result<String, Error> {
+    fn to_json(
+        &self,
+        py: Python<'_>,
+        api_version: Option<&Bound<'_, PyAny>>,
+    ) -> Result<String, Error> {
         let manifests = self.manifests(&version_or_default(py, api_version))?;
         Ok(manifests.to_json()?)
     }
@@ -172,7 +180,10 @@ impl PyTrafficRule {
 }
 
 /// The API version argument, `v1` when None.
-fn version_or_default<'py>(py: Python<'py>, api_version: Option<&Bound<'py, PyAny>>) -> Bound<'py, PyAny> {
+fn version_or_default<'py>(
+    py: Python<'py>,
+    api_version: Option<&Bound<'py, PyAny>>,
+) -> Bound<'py, PyAny> {
     match api_version {
         Some(version) if !version.is_none() => version.clone(),
         _ => PyString::new(py, "v1").into_any(),
@@ -215,7 +226,11 @@ impl PyPick {
     }
 
     fn __repr__(&self) -> String {
-        format!("Pick(address='{}', index={})", self.address, self.id.index())
+        format!(
+            "Pick(address='{}', index={})",
+            self.address,
+            self.id.index()
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pool::Pool;
 use super::series_key::{SeriesKey, render_into};
-use super::{Detection, Error, WindowedZScoreConfig, check_value};
+use super::{BatchDetections, Detection, Error, WindowedZScoreConfig, check_value};
 use crate::Labels;
 use crate::time::{SignedDuration, Timestamp};
 
@@ -298,6 +298,39 @@ impl DetectorBank {
             .ok_or(Error::UnknownSeries { id })
     }
 
+    /// Judges every sample of `samples` against series `id`'s window, in
+    /// order, learning each: the verdicts [`observe`](Self::observe) gives
+    /// one by one, with the series looked up once. `at` is when the batch
+    /// was sampled (the series' last sign of life). Rejected samples are
+    /// counted, listed in the result and skipped.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSeries`] when `id` was evicted or is foreign; nothing
+    /// is observed then.
+    pub fn observe_many(
+        &mut self,
+        id: SeriesId,
+        at: Timestamp,
+        samples: &[f64],
+    ) -> Result<BatchDetections, Error> {
+        let mut batch = BatchDetections::default();
+        let rejected = self
+            .pools
+            .get_mut(id.pool as usize)
+            .and_then(|pool| {
+                pool.observe_many(
+                    id.slot,
+                    id.generation,
+                    at.as_millisecond(),
+                    samples,
+                    &mut batch,
+                )
+            })
+            .ok_or(Error::UnknownSeries { id })?;
+        self.counters.rejected_values += rejected;
+        Ok(batch)
+    }
+
     /// [`resolve`](Self::resolve) then [`observe`](Self::observe): the
     /// convenient path, which renders and hashes the key on every call.
     ///
@@ -418,6 +451,59 @@ mod tests {
         assert!(matches!(
             bad.validate(),
             Err(Error::InvalidConfig { field, .. }) if field == "max_series"
+        ));
+    }
+
+    #[test]
+    fn batches_match_one_by_one_observation() {
+        let mut samples: Vec<f64> = (0..500).map(|i| 100.0 + f64::from(i % 7)).collect();
+        samples[5] = f64::NAN;
+        samples[300] = 400.0;
+        samples[301] = f64::INFINITY;
+        samples[400] = 1e200;
+        let labels = from_pairs([("pod", "a")]);
+        let mut one_by_one = bank(10);
+        let mut batched = bank(10);
+        let id = batched.resolve("m", &labels, at(0)).unwrap();
+        let batch = batched.observe_many(id, at(1), &samples).unwrap();
+        let mut z = Vec::new();
+        let mut anomalies = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, &value) in samples.iter().enumerate() {
+            match one_by_one.observe_series("m", &labels, at(1), value) {
+                Ok(detection) if detection == Detection::NOT_JUDGED => z.push(f64::NAN),
+                Ok(detection) => {
+                    z.push(detection.z);
+                    if detection.is_anomaly {
+                        anomalies.push((index, detection));
+                    }
+                }
+                Err(_) => {
+                    z.push(f64::NAN);
+                    rejected.push(index);
+                }
+            }
+        }
+        assert_eq!(batch.z.len(), samples.len());
+        for (a, b) in batch.z.iter().zip(&z) {
+            assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        }
+        assert_eq!(batch.anomalies, anomalies);
+        assert!(batch.anomalies.iter().any(|(index, _)| *index == 300));
+        assert_eq!(batch.rejected, [5, 301, 400]);
+        assert_eq!(batch.rejected, rejected);
+        assert_eq!(batched.counters().rejected_values, 3);
+        assert_eq!(batch.judged(), samples.len() - 20 - 3);
+        // The next sample is judged alike: the windows are the same.
+        assert_eq!(
+            batched.observe(id, at(2), 104.0),
+            one_by_one.observe_series("m", &labels, at(2), 104.0)
+        );
+        // A stale id observes nothing.
+        assert_eq!(batched.evict_idle(at(1000)), 1);
+        assert!(matches!(
+            batched.observe_many(id, at(1000), &[1.0]),
+            Err(Error::UnknownSeries { .. })
         ));
     }
 

@@ -58,6 +58,7 @@
 //!   unit noise, where a plain sum of squares keeps no correct digit.
 
 mod bank;
+mod batch;
 mod error;
 mod gaussian;
 mod pool;
@@ -68,6 +69,7 @@ mod zscore;
 use serde::{Deserialize, Serialize};
 
 pub use bank::{BankCounters, DetectorBank, DetectorBankConfig, SeriesId};
+pub use batch::BatchDetections;
 pub use error::Error;
 pub use gaussian::{WindowedGaussian, WindowedGaussianConfig};
 pub use rolling::RollingStats;

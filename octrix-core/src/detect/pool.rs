@@ -10,8 +10,8 @@
 //! partly used chunk per configuration.
 
 use super::rolling::{ShiftedSums, recompute_period};
-use super::zscore::judge;
-use super::{Detection, WindowedZScoreConfig};
+use super::zscore::{judge, z_score};
+use super::{BatchDetections, Detection, WindowedZScoreConfig, check_value};
 
 /// Values per chunk the lane count aims for: 1024 lanes at window 20.
 const TARGET_CHUNK_VALUES: usize = 20 * 1024;
@@ -171,35 +171,145 @@ impl Pool {
     ) -> Option<Detection> {
         let (chunk, lane) = self.locate(slot);
         let lanes = self.lanes();
-        let (window, inverse_window) = (self.window, self.inverse_window);
-        let inverse_len = |len: u32| {
-            // No division once the ring is full, the common case.
-            if len == window {
-                inverse_window
-            } else {
-                1.0 / f64::from(len)
-            }
-        };
+        let params = self.params();
         let Chunk { values, states } = self.chunks.get_mut(chunk)?;
         let state = states.get_mut(lane)?;
         if generation.is_multiple_of(2) || state.generation != generation {
             return None;
         }
         state.last_seen_ms = state.last_seen_ms.max(at_ms);
+        let detection = params.judge(state, value).unwrap_or(Detection::NOT_JUDGED);
+        params.learn(state, values, lanes, lane, value);
+        Some(detection)
+    }
 
+    /// Judges and learns every sample of `samples`, in order, for series
+    /// (`slot`, `generation`) at `at_ms`, as [`observe`](Self::observe)
+    /// would one by one: the series is looked up once. Non-finite and
+    /// out-of-range samples are recorded as rejected and skipped. Returns
+    /// how many were rejected, `None` if the series is not live.
+    pub(crate) fn observe_many(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        at_ms: i64,
+        samples: &[f64],
+        out: &mut BatchDetections,
+    ) -> Option<u64> {
+        let (chunk, lane) = self.locate(slot);
+        let lanes = self.lanes();
+        let params = self.params();
+        let Chunk { values, states } = self.chunks.get_mut(chunk)?;
+        let state = states.get_mut(lane)?;
+        if generation.is_multiple_of(2) || state.generation != generation {
+            return None;
+        }
+        state.last_seen_ms = state.last_seen_ms.max(at_ms);
+        out.z.reserve(samples.len());
+        let mut rejected = 0;
+        for (index, &value) in samples.iter().enumerate() {
+            if check_value(value).is_err() {
+                out.z.push(f64::NAN);
+                out.rejected.push(index);
+                rejected += 1;
+                continue;
+            }
+            if state.len >= params.min_samples {
+                // The z-score alone, and the full verdict only for the rare
+                // anomaly: the same figures `judge` gives, with two divisions
+                // fewer for ordinary samples.
+                let inverse_len = params.inverse_len(state.len);
+                let mean = state.sums.mean(inverse_len);
+                let variance = state.sums.centred_sum_sq(inverse_len) * inverse_len;
+                let z = z_score(value, mean, variance);
+                out.z.push(z);
+                if z.abs() > params.sensitivity {
+                    let detection = judge(value, mean, variance, params.sensitivity);
+                    out.anomalies.push((index, detection));
+                }
+            } else {
+                out.z.push(f64::NAN);
+            }
+            params.learn(state, values, lanes, lane, value);
+        }
+        Some(rejected)
+    }
+
+    /// The settings every update of this pool's series reads.
+    #[inline]
+    fn params(&self) -> Params {
+        Params {
+            window: self.window,
+            inverse_window: self.inverse_window,
+            recompute_period: self.recompute_period,
+            sensitivity: self.sensitivity,
+            min_samples: self.min_samples,
+        }
+    }
+
+    /// Bytes of storage held by this pool (rings and states of every chunk,
+    /// used or not).
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.chunks.len() * self.lanes() * Self::bytes_per_slot(self.window as usize)
+    }
+
+    /// Bytes one series occupies at `window`: its ring and its state.
+    pub(crate) fn bytes_per_slot(window: usize) -> usize {
+        window * size_of::<f64>() + size_of::<SlotState>()
+    }
+}
+
+/// A pool's settings, copied out so that updates can borrow the chunks.
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    window: u32,
+    inverse_window: f64,
+    recompute_period: u32,
+    sensitivity: f64,
+    min_samples: u32,
+}
+
+impl Params {
+    /// `1 / len`; no division once the ring is full, the common case.
+    #[inline]
+    fn inverse_len(&self, len: u32) -> f64 {
+        if len == self.window {
+            self.inverse_window
+        } else {
+            1.0 / f64::from(len)
+        }
+    }
+
+    /// The verdict on `value` against the series' window, `None` while the
+    /// window holds fewer than `min_samples` values.
+    #[inline]
+    fn judge(&self, state: &SlotState, value: f64) -> Option<Detection> {
         let len = state.len;
-        let detection = if len >= self.min_samples {
-            let inverse_len = inverse_len(len);
+        (len >= self.min_samples).then(|| {
+            let inverse_len = self.inverse_len(len);
             judge(
                 value,
                 state.sums.mean(inverse_len),
                 state.sums.centred_sum_sq(inverse_len) * inverse_len,
                 self.sensitivity,
             )
-        } else {
-            Detection::NOT_JUDGED
-        };
+        })
+    }
 
+    /// Adds the finite `value` to the series' ring (lane `lane` of a chunk
+    /// of `lanes`), recomputing its sums exactly when rounding may have
+    /// built up.
+    #[inline]
+    fn learn(
+        &self,
+        state: &mut SlotState,
+        values: &mut [f64],
+        lanes: usize,
+        lane: usize,
+        value: f64,
+    ) {
+        let window = self.window;
+        let len = state.len;
         let head = state.head as usize;
         let position = head * lanes + lane;
         if len == 0 {
@@ -219,7 +329,7 @@ impl Pool {
         };
         state.updates_since_recompute += 1;
 
-        let centred = state.sums.centred_sum_sq(inverse_len(state.len));
+        let centred = state.sums.centred_sum_sq(self.inverse_len(state.len));
         if state.updates_since_recompute >= self.recompute_period
             || state.sums.needs_recompute(centred)
         {
@@ -228,18 +338,6 @@ impl Pool {
             state.sums = ShiftedSums::recompute(ring);
             state.updates_since_recompute = 0;
         }
-        Some(detection)
-    }
-
-    /// Bytes of storage held by this pool (rings and states of every chunk,
-    /// used or not).
-    pub(crate) fn allocated_bytes(&self) -> usize {
-        self.chunks.len() * self.lanes() * Self::bytes_per_slot(self.window as usize)
-    }
-
-    /// Bytes one series occupies at `window`: its ring and its state.
-    pub(crate) fn bytes_per_slot(window: usize) -> usize {
-        window * size_of::<f64>() + size_of::<SlotState>()
     }
 }
 

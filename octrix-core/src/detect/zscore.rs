@@ -183,15 +183,21 @@ impl Detector for WindowedZScore {
     }
 }
 
+/// The z-score of `value` against a window with `mean` and population
+/// `variance`: what [`judge`] reports as `z`, for callers that need only it.
+#[inline]
+pub(crate) fn z_score(value: f64, mean: f64, variance: f64) -> f64 {
+    let quotient = (value - mean) / variance.sqrt();
+    // 0/0 (a sample equal to a constant window) is no deviation at all;
+    // x/0 for x != 0 is already ±∞.
+    if quotient.is_nan() { 0.0 } else { quotient }
+}
+
 /// The z-score verdict on `value` against a window with `mean` and
 /// population `variance`; shared with [`super::DetectorBank`].
 #[inline]
 pub(crate) fn judge(value: f64, mean: f64, variance: f64, sensitivity: f64) -> Detection {
-    let deviation = value - mean;
-    let quotient = deviation / variance.sqrt();
-    // 0/0 (a sample equal to a constant window) is no deviation at all;
-    // x/0 for x != 0 is already ±∞.
-    let z = if quotient.is_nan() { 0.0 } else { quotient };
+    let z = z_score(value, mean, variance);
     let abs_z = z.abs();
     Detection {
         score: 1.0 - sensitivity / (abs_z + sensitivity),

@@ -154,6 +154,9 @@ class DetectionBatch:
 
     def __len__(self) -> int: ...
     @property
+    def judged(self) -> int:
+        """How many samples were judged (warm-up and rejected ones aside)."""
+    @property
     def anomaly_count(self) -> int:
         """How many samples were anomalous."""
     @property
