@@ -350,3 +350,17 @@ pub fn enum_to_py<'py, T: Serialize>(
 ) -> PyResult<Bound<'py, PyAny>> {
     enum_member(py, class_name, &serde_name(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn paths_join_an_argument_name_and_a_serde_path() {
+        assert_eq!(join("", "alerts[0].startsAt"), "alerts[0].startsAt");
+        assert_eq!(join("", "."), ".");
+        assert_eq!(join("incident", "."), "incident");
+        assert_eq!(join("incident", "category"), "incident.category");
+        assert_eq!(join("values", "[3]"), "values[3]");
+    }
+}

@@ -711,3 +711,54 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(severity_from_label, module)?)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(json: &str) -> Alert {
+        serde_json::from_str::<WebhookAlert>(json).unwrap().into()
+    }
+
+    #[test]
+    fn webhook_alerts_map_onto_core_alerts() {
+        let firing = alert(
+            r#"{"status": "firing", "labels": {"alertname": "NodeUp"},
+                "startsAt": "2026-11-23T09:06:35.412Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "", "fingerprint": "413724370af55eb6"}"#,
+        );
+        assert_eq!(firing.status, AlertStatus::Firing);
+        assert_eq!(firing.name(), Some("NodeUp"));
+        // Go's zero time on a firing alert is "no end"; an empty URL is none.
+        assert_eq!(firing.ends_at, None);
+        assert_eq!(firing.generator_url, None);
+        assert_eq!(firing.starts_at.as_millisecond(), 1_795_424_795_412);
+        assert!(firing.annotations.is_empty());
+
+        let resolved = alert(
+            r#"{"status": "resolved", "labels": {}, "annotations": {"summary": "s"},
+                "startsAt": "2026-11-23T09:07:35Z", "endsAt": "2026-11-23T09:17:35Z",
+                "generatorURL": "http://prometheus/graph", "fingerprint": "f"}"#,
+        );
+        assert_eq!(
+            resolved
+                .ends_at
+                .map(|t| t.as_second() - resolved.starts_at.as_second()),
+            Some(600)
+        );
+        assert_eq!(
+            resolved.generator_url.as_deref(),
+            Some("http://prometheus/graph")
+        );
+        assert_eq!(resolved.annotations["summary"], "s");
+    }
+
+    #[test]
+    fn a_payload_needs_its_alerts() {
+        let error = serde_json::from_str::<WebhookPayload>(r#"{"status": "firing"}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `alerts`"),
+            "{error}"
+        );
+    }
+}
