@@ -304,9 +304,15 @@ impl PyLoadBalancer {
         })
     }
 
-    /// Marks a picked request as finished.
-    fn complete(&mut self, pick: &Bound<'_, PyPick>) {
-        self.inner.complete(pick.get().id);
+    /// Marks a picked request as finished. Raises ValidationError for a
+    /// pick of another balancer.
+    fn complete(slf: &Bound<'_, Self>, pick: &Bound<'_, PyPick>) -> Result<(), Error> {
+        let pick = pick.get();
+        if !pick.balancer.bind(slf.py()).is(slf) {
+            return Err(Error::input("pick", "comes from another load balancer"));
+        }
+        slf.borrow_mut().inner.complete(pick.id);
+        Ok(())
     }
 
     /// Marks an endpoint healthy (True) or unhealthy (False); returns whether

@@ -156,3 +156,7 @@ def test_balancer_errors() -> None:
     assert strategy.value.field == "strategy"
     balancer.replace_endpoints(["a", "b"])
     assert balancer.healthy_count == 1  # "a" keeps its health
+    other = octrix.LoadBalancer(["b"])
+    with pytest.raises(octrix.ValidationError) as foreign:
+        balancer.complete(other.pick())
+    assert foreign.value.field == "pick"

@@ -586,7 +586,7 @@ class LoadBalancer:
     def pick(self) -> Pick:
         """Chooses a healthy endpoint."""
     def complete(self, pick: Pick) -> None:
-        """Marks a picked request as finished."""
+        """Marks a picked request as finished (a pick of this balancer)."""
     def set_health(self, address: str, healthy: bool) -> bool:
         """Marks an endpoint healthy or unhealthy; returns whether that changed."""
     def set_weight(self, address: str, weight: int) -> None:
