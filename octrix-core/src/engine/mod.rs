@@ -38,7 +38,7 @@ mod observe;
 mod ports;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,10 @@ pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
 pub use ports::{EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, TrafficControl};
 
 use crate::alert::Alert;
+use crate::chaos::{
+    ChaosConfig, ChaosController, ChaosExecutor, GuardObservation, GuardSignal, IncidentScope,
+    RunId, Scenario, ScenarioCatalog, ScenarioId, StartOptions,
+};
 use crate::classify::{
     AnomalyReading, Category, Classification, Classifier, Observation, Reading, ResourceKind,
     ResourceRef, SeverityPolicy,
@@ -76,6 +80,12 @@ pub enum Error {
     /// The incident store could not persist a change.
     #[error("incident store: {0}")]
     Store(String),
+    /// A chaos operation was refused.
+    #[error(transparent)]
+    Chaos(#[from] crate::chaos::Error),
+    /// No chaos executor is configured.
+    #[error("chaos is not available: no chaos executor is configured")]
+    ChaosUnavailable,
 }
 
 /// Everything the engine is configured with.
@@ -90,6 +100,8 @@ pub struct EngineConfig {
     pub incidents: IncidentBookConfig,
     /// Healing rules, policies and budget.
     pub healing: HealingConfig,
+    /// Chaos runs (protected namespaces, history).
+    pub chaos: ChaosConfig,
 }
 
 /// The ports the engine works through.
@@ -112,6 +124,9 @@ pub struct Ports {
     pub scripts: Option<Arc<dyn ScriptRunner>>,
     /// Who rolls canary traffic back, if anyone.
     pub traffic: Option<Arc<dyn TrafficControl>>,
+    /// Who injects chaos faults, if anyone: without one, chaos operations
+    /// fail with [`Error::ChaosUnavailable`].
+    pub chaos: Option<Arc<dyn ChaosExecutor>>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -157,7 +172,8 @@ impl Ports {
         Self {
             metrics: sim.clone(),
             observer: sim.clone(),
-            actuator: sim,
+            actuator: sim.clone(),
+            chaos: Some(Arc::new(crate::chaos::SimChaosExecutor::new(sim))),
             store: Arc::new(crate::incident::InMemoryIncidentStore::default()),
             events: Arc::new(|_event: EngineEvent| {}),
             notifier: Arc::new(RecordingNotifier::default()),
@@ -238,7 +254,11 @@ pub struct Engine {
     classifier: Classifier,
     book: IncidentBook,
     planner: Planner,
-    budget: Arc<Mutex<SafetyBudget>>,
+    /// One budget for healing and chaos alike.
+    budget: SafetyBudget,
+    chaos: Option<ChaosController>,
+    /// Anomalies detected this tick, for chaos abort guards.
+    anomalies: Vec<(String, crate::Labels)>,
     pending: Vec<PendingVerification>,
     history: VecDeque<ActionRecord>,
     /// Series whose last sample was anomalous: their next samples go to the
@@ -269,18 +289,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine with its own safety budget.
+    /// An engine on `ports`, with the safety budget of `config.healing`
+    /// shared by healing and chaos runs.
     pub fn new(config: EngineConfig, ports: Ports) -> Result<Self, Error> {
-        let budget = Arc::new(Mutex::new(SafetyBudget::new(config.healing.budget.clone())));
-        Self::with_budget(config, ports, budget)
-    }
-
-    /// An engine drawing on a budget shared with others (chaos runs).
-    pub fn with_budget(
-        config: EngineConfig,
-        ports: Ports,
-        budget: Arc<Mutex<SafetyBudget>>,
-    ) -> Result<Self, Error> {
         config
             .healing
             .validate()
@@ -290,8 +301,12 @@ impl Engine {
             classifier: Classifier::new(config.severity)
                 .map_err(|e| Error::Config(e.to_string()))?,
             book: IncidentBook::new(config.incidents)?,
+            budget: SafetyBudget::new(config.healing.budget.clone()),
+            chaos: ports.chaos.clone().map(|executor| {
+                ChaosController::new(config.chaos, ScenarioCatalog::with_builtins(), executor)
+            }),
+            anomalies: Vec::new(),
             planner: Planner::new(config.healing),
-            budget,
             ports,
             pending: Vec::new(),
             history: VecDeque::new(),
@@ -328,9 +343,15 @@ impl Engine {
         self.planner.set_dry_run(dry_run);
     }
 
-    /// The shared safety budget.
-    pub fn budget(&self) -> Arc<Mutex<SafetyBudget>> {
-        self.budget.clone()
+    /// The safety budget shared by healing and chaos.
+    pub fn budget(&self) -> &SafetyBudget {
+        &self.budget
+    }
+
+    /// The chaos controller (scenarios, runs, statistics), when a chaos
+    /// executor is configured.
+    pub fn chaos(&self) -> Option<&ChaosController> {
+        self.chaos.as_ref()
     }
 
     /// Actions taken or denied, oldest first (the last 10,000).
@@ -353,12 +374,6 @@ impl Engine {
         &self.ports
     }
 
-    fn lock_budget(&self) -> MutexGuard<'_, SafetyBudget> {
-        // Budget updates are single assignments; a panic elsewhere cannot
-        // leave it half-written.
-        self.budget.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Ingests alerts (an Alertmanager delivery) and persists the incidents
     /// they touch before returning, so a caller can acknowledge the delivery
     /// only once it is durable.
@@ -367,6 +382,9 @@ impl Engine {
         let mut results = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let ingested = self.book.ingest_alert(alert, now);
+            if let Ingested::Opened(id) | Ingested::Reopened(id) = &ingested {
+                self.link_to_chaos(id, now);
+            }
             if let Some(id) = ingested.incident_id() {
                 self.changed.insert(id.clone());
                 if !matches!(ingested, Ingested::Duplicate(_)) {
@@ -457,6 +475,155 @@ impl Engine {
         Ok(incident)
     }
 
+    fn chaos_mut(&mut self) -> Result<&mut ChaosController, Error> {
+        self.chaos.as_mut().ok_or(Error::ChaosUnavailable)
+    }
+
+    /// Adds a custom chaos scenario.
+    pub fn add_scenario(&mut self, scenario: Scenario) -> Result<(), Error> {
+        self.chaos_mut()?.add_scenario(scenario)?;
+        Ok(())
+    }
+
+    /// Removes a custom chaos scenario.
+    pub fn remove_scenario(&mut self, id: &ScenarioId) -> Result<Scenario, Error> {
+        Ok(self.chaos_mut()?.remove_scenario(id)?)
+    }
+
+    /// Starts a chaos run on the last observed cluster, within the safety
+    /// budget healing also draws on.
+    pub async fn start_chaos(
+        &mut self,
+        scenario: &ScenarioId,
+        options: StartOptions,
+    ) -> Result<RunId, Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos
+            .start(scenario, options, &self.snapshot, &mut self.budget, now)
+            .await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Stops a running chaos run and restores what it changed.
+    pub async fn stop_chaos(&mut self, run: RunId) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos.stop(run, &mut self.budget, now).await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Cancels a chaos run that has not started.
+    pub fn cancel_chaos(&mut self, run: RunId) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let result = self.chaos_mut()?.cancel(run, now);
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Aborts a chaos run with a reason and restores what it changed.
+    pub async fn abort_chaos(&mut self, run: RunId, reason: &str) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos.abort(run, reason, &mut self.budget, now).await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    fn publish_chaos_events(&mut self) {
+        if let Some(chaos) = self.chaos.as_mut() {
+            for event in chaos.drain_events() {
+                self.ports.events.publish(EngineEvent::Chaos(event));
+            }
+        }
+    }
+
+    /// Completes expired runs, starts due ones, and aborts runs whose guard
+    /// signals breach.
+    async fn run_chaos(&mut self, now: Timestamp) {
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        chaos.tick(&self.snapshot, &mut self.budget, now).await;
+        let guarded: Vec<(String, String)> = chaos
+            .active()
+            .iter()
+            .flat_map(|run| run.scenario.guards.iter())
+            .filter_map(|guard| match &guard.signal {
+                GuardSignal::ErrorRateAbove {
+                    namespace, service, ..
+                }
+                | GuardSignal::LatencyP99Above {
+                    namespace, service, ..
+                } => Some((namespace.clone(), service.clone())),
+                GuardSignal::Anomaly { .. } => None,
+            })
+            .collect();
+        let mut observations: Vec<GuardObservation> = self
+            .anomalies
+            .iter()
+            .map(|(metric, labels)| GuardObservation::Anomaly {
+                metric: metric.clone(),
+                labels: labels.clone(),
+            })
+            .collect();
+        for (namespace, service) in guarded {
+            let selector = crate::metrics::ServiceSelector {
+                namespace: namespace.clone(),
+                service: service.clone(),
+                version: None,
+                window_seconds: 60,
+            };
+            // Missing data does not breach a guard; the source's own status
+            // reports that it is down.
+            if let Ok(metrics) = self.ports.metrics.service_metrics(&selector).await {
+                observations.push(GuardObservation::Service {
+                    namespace,
+                    service,
+                    metrics,
+                });
+            }
+        }
+        if let Some(chaos) = self.chaos.as_mut() {
+            chaos
+                .enforce_guards(&observations, &mut self.budget, now)
+                .await;
+        }
+        self.publish_chaos_events();
+    }
+
+    /// Links a newly opened incident to the chaos runs covering what it is
+    /// about: it is an expected effect of the experiment.
+    fn link_to_chaos(&mut self, id: &IncidentId, now: Timestamp) {
+        let Some(incident) = self.book.get(id) else {
+            return;
+        };
+        let subject = self.subject_of(incident);
+        let scope = IncidentScope {
+            namespace: subject.namespace,
+            service: subject.service,
+            deployment: subject.deployment,
+            pod: incident
+                .resource
+                .as_ref()
+                .filter(|r| r.kind == ResourceKind::Pod)
+                .map(|r| r.name.clone()),
+            node: subject.node,
+        };
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        for run in chaos.runs_covering(&scope, now) {
+            if chaos.link_incident(run, id.to_string()).is_ok()
+                && self.book.link_chaos_run(id, &run.to_string(), now).is_ok()
+            {
+                self.changed.insert(id.clone());
+            }
+        }
+    }
+
     async fn updated(&mut self, id: &IncidentId, event: EngineEvent) -> Result<(), Error> {
         self.changed.insert(id.clone());
         self.persist().await.map_err(Error::Store)?;
@@ -485,6 +652,7 @@ impl Engine {
                 ));
             }
         }
+        self.run_chaos(now).await;
         report.observations = observations.len();
         let active_problems = self.classify(&observations, now, &mut report);
         self.resolve_vanished(now, &active_problems, &mut report);
@@ -526,6 +694,7 @@ impl Engine {
             }
         };
         report.samples = samples.len();
+        self.anomalies.clear();
         let mut observations = Vec::new();
         for sample in &samples {
             let detection = match self.bank.observe_series(
@@ -542,6 +711,8 @@ impl Engine {
             let was_anomalous = self.anomalous_series.contains(key.as_str());
             if detection.is_anomaly {
                 report.anomalies += 1;
+                self.anomalies
+                    .push((sample.metric.clone(), sample.labels.clone()));
                 if !was_anomalous {
                     self.anomalous_series.insert(key.as_str().to_owned());
                 }
@@ -595,7 +766,10 @@ impl Engine {
                 }
                 let ingested = self.book.ingest(&classification, now);
                 match &ingested {
-                    Ingested::Opened(_) | Ingested::Reopened(_) => report.opened += 1,
+                    Ingested::Opened(id) | Ingested::Reopened(id) => {
+                        report.opened += 1;
+                        self.link_to_chaos(id, now);
+                    }
                     Ingested::AutoResolved(id) => {
                         report.resolved += 1;
                         self.settle_resolved(id, now);
@@ -709,7 +883,7 @@ impl Engine {
         now: Timestamp,
     ) -> Option<(IncidentId, String)> {
         if let Some(permit) = pending.permit {
-            self.lock_budget().release(permit);
+            self.budget.release(permit);
         }
         let outcome = if healed {
             HealingOutcome::Healed
@@ -816,7 +990,9 @@ impl Engine {
         let candidates: Vec<Incident> = self
             .book
             .incidents()
-            .filter(|i| i.is_active() && !i.escalated && !i.is_expected())
+            // Expected incidents (a chaos run's effects) are healed too:
+            // watching the system heal is what the experiment is for.
+            .filter(|i| i.is_active() && !i.escalated)
             .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
             .cloned()
             .collect();
@@ -874,7 +1050,7 @@ impl Engine {
         report: &mut TickReport,
     ) {
         let acquired = match &planned.disruption {
-            Some(request) if !planned.dry_run => Some(self.lock_budget().try_acquire(request, now)),
+            Some(request) if !planned.dry_run => Some(self.budget.try_acquire(request, now)),
             _ => None,
         };
         let permit = match acquired {
@@ -924,7 +1100,7 @@ impl Engine {
             }
             Err(error) => {
                 if let Some(permit) = permit {
-                    self.lock_budget().release(permit);
+                    self.budget.release(permit);
                 }
                 self.record(
                     &incident.id,
