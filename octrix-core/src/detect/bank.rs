@@ -5,8 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::pool::Pool;
+use super::pool::{Pool, Prepared};
 use super::series_key::{SeriesKey, render_into};
+use super::zscore::judge;
 use super::{Detection, Error, WindowedZScoreConfig, check_value};
 use crate::Labels;
 use crate::time::{SignedDuration, Timestamp};
@@ -283,7 +284,16 @@ impl DetectorBank {
     ///   counted and skipped.
     #[inline]
     pub fn observe(&mut self, id: SeriesId, at: Timestamp, value: f64) -> Result<Detection, Error> {
-        let at_ms = at.as_millisecond();
+        Ok(match self.prepare(id, at.as_millisecond(), value)? {
+            Prepared::Judge(inputs) => judge(&inputs),
+            Prepared::NotJudged => Detection::NOT_JUDGED,
+        })
+    }
+
+    /// Checks sample (`id`, `value`), updates the series' window and returns
+    /// what its verdict needs.
+    #[inline]
+    fn prepare(&mut self, id: SeriesId, at_ms: i64, value: f64) -> Result<Prepared, Error> {
         let Some(pool) = self.pools.get_mut(id.pool as usize) else {
             return Err(Error::UnknownSeries { id });
         };
@@ -294,7 +304,7 @@ impl DetectorBank {
             self.counters.rejected_values += 1;
             return Err(error);
         }
-        pool.observe(id.slot, id.generation, at_ms, value)
+        pool.prepare(id.slot, id.generation, at_ms, value)
             .ok_or(Error::UnknownSeries { id })
     }
 

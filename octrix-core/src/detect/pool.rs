@@ -9,14 +9,23 @@
 //! moved or resized: growth allocates a new chunk and wastes at most one
 //! partly used chunk per configuration.
 
+use super::WindowedZScoreConfig;
 use super::rolling::{ShiftedSums, recompute_period};
-use super::zscore::judge;
-use super::{Detection, WindowedZScoreConfig};
+use super::zscore::VerdictInputs;
 
 /// Values per chunk the lane count aims for: 1024 lanes at window 20.
 const TARGET_CHUNK_VALUES: usize = 20 * 1024;
 /// Most series per chunk.
 const MAX_LANES: usize = 1024;
+
+/// What [`Pool::prepare`] found for a sample of a live series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Prepared {
+    /// The window is long enough: judge the sample from these.
+    Judge(VerdictInputs),
+    /// The window is still shorter than `min_samples`.
+    NotJudged,
+}
 
 /// The per-series state kept next to its ring buffer: 56 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -40,15 +49,23 @@ struct Chunk {
     states: Box<[SlotState]>,
 }
 
-/// The series that run one [`WindowedZScoreConfig`].
+/// What every series of a pool needs to know about its configuration.
 #[derive(Debug)]
-pub(crate) struct Pool {
-    config: WindowedZScoreConfig,
+struct PoolParams {
     window: u32,
     inverse_window: f64,
     recompute_period: u32,
     sensitivity: f64,
     min_samples: u32,
+}
+
+/// The series that run one [`WindowedZScoreConfig`].
+#[derive(Debug)]
+pub(crate) struct Pool {
+    config: WindowedZScoreConfig,
+    /// Copied from `params` for the hot path.
+    window: u32,
+    params: PoolParams,
     /// `lanes = 1 << lane_shift` series per chunk.
     lane_shift: u32,
     chunks: Vec<Chunk>,
@@ -64,15 +81,18 @@ impl Pool {
         let lanes = (TARGET_CHUNK_VALUES / window).clamp(1, MAX_LANES);
         // A power of two turns slot → (chunk, lane) into a shift and a mask.
         let lane_shift = lanes.ilog2();
-        // Validation bounds window (and so min_samples) below 2^24.
+        // Validation bounds window (and so min_samples) below 2^16.
         let window = window as u32;
         Self {
             config: config.clone(),
             window,
-            inverse_window: 1.0 / f64::from(window),
-            recompute_period: recompute_period(window),
-            sensitivity: config.sensitivity,
-            min_samples: config.min_samples() as u32,
+            params: PoolParams {
+                window,
+                inverse_window: 1.0 / f64::from(window),
+                recompute_period: recompute_period(window),
+                sensitivity: config.sensitivity,
+                min_samples: config.min_samples() as u32,
+            },
             lane_shift,
             chunks: Vec::new(),
             allocated: 0,
@@ -137,7 +157,7 @@ impl Pool {
     fn live_state(&self, slot: u32, generation: u32) -> Option<&SlotState> {
         let (chunk, lane) = self.locate(slot);
         let state = self.chunks.get(chunk)?.states.get(lane)?;
-        (generation % 2 == 1 && state.generation == generation).then_some(state)
+        (state.generation == generation).then_some(state)
     }
 
     /// When the live series (`slot`, `generation`) last received a sample.
@@ -158,77 +178,65 @@ impl Pool {
         true
     }
 
-    /// Judges the finite `value` for series (`slot`, `generation`) at
-    /// `at_ms`, then adds it to the series' window; `None` if the series is
-    /// not live.
+    /// Takes what judging the finite `value` needs from the window of series
+    /// (`slot`, `generation`), then adds `value` to the window and records
+    /// `at_ms` as the series' last sample; `None` if the series is not live.
     #[inline]
-    pub(crate) fn observe(
+    pub(crate) fn prepare(
         &mut self,
         slot: u32,
         generation: u32,
         at_ms: i64,
         value: f64,
-    ) -> Option<Detection> {
+    ) -> Option<Prepared> {
         let (chunk, lane) = self.locate(slot);
         let lanes = self.lanes();
-        let (window, inverse_window) = (self.window, self.inverse_window);
-        let inverse_len = |len: u32| {
-            // No division once the ring is full, the common case.
-            if len == window {
-                inverse_window
-            } else {
-                1.0 / f64::from(len)
-            }
-        };
-        let Chunk { values, states } = self.chunks.get_mut(chunk)?;
-        let state = states.get_mut(lane)?;
-        if generation % 2 == 0 || state.generation != generation {
+        let chunk = self.chunks.get_mut(chunk)?;
+        let state = chunk.states.get_mut(lane)?;
+        // Ids are only made by `allocate`, with odd generations; a stale id
+        // differs from its slot's current generation.
+        if state.generation != generation {
             return None;
         }
-        state.last_seen_ms = state.last_seen_ms.max(at_ms);
-
-        let len = state.len;
-        let detection = if len >= self.min_samples {
-            let inverse_len = inverse_len(len);
-            judge(
-                value,
-                state.sums.mean(inverse_len),
-                state.sums.centred_sum_sq(inverse_len) * inverse_len,
-                self.sensitivity,
-            )
-        } else {
-            Detection::NOT_JUDGED
-        };
-
-        let head = state.head as usize;
-        let position = head * lanes + lane;
-        if len == 0 {
-            state.sums = ShiftedSums::starting_at(value);
-            state.len = 1;
-        } else if len == window {
-            state.sums.replace(values[position], value);
-        } else {
-            state.sums.add(value);
-            state.len += 1;
+        if at_ms > state.last_seen_ms {
+            state.last_seen_ms = at_ms;
         }
-        values[position] = value;
-        state.head = if head as u32 + 1 == window {
+        if state.len != self.window {
+            return Some(prepare_while_filling(
+                state,
+                &mut chunk.values,
+                lanes,
+                lane,
+                value,
+                &self.params,
+            ));
+        }
+
+        // The steady state: a full ring, so `len` and `1 / len` are fixed.
+        let inverse_len = self.params.inverse_window;
+        let inputs = VerdictInputs {
+            value,
+            mean: state.sums.mean(inverse_len),
+            variance: state.sums.centred_sum_sq(inverse_len) * inverse_len,
+            sensitivity: self.params.sensitivity,
+        };
+        let head = state.head as usize;
+        let old = std::mem::replace(&mut chunk.values[head * lanes + lane], value);
+        state.sums.replace(old, value);
+        state.head = if state.head + 1 == self.window {
             0
         } else {
             state.head + 1
         };
         state.updates_since_recompute += 1;
-
-        let centred = state.sums.centred_sum_sq(inverse_len(state.len));
-        if state.updates_since_recompute >= self.recompute_period
-            || state.sums.needs_recompute(centred)
+        if state.updates_since_recompute >= self.params.recompute_period
+            || state
+                .sums
+                .needs_recompute(state.sums.centred_sum_sq(inverse_len))
         {
-            // While filling, the ring holds positions 0..len.
-            let ring = (0..state.len as usize).map(|p| values[p * lanes + lane]);
-            state.sums = ShiftedSums::recompute(ring);
-            state.updates_since_recompute = 0;
+            recompute(state, &chunk.values, lanes, lane);
         }
-        Some(detection)
+        Some(Prepared::Judge(inputs))
     }
 
     /// Bytes of storage held by this pool (rings and states of every chunk,
@@ -243,9 +251,77 @@ impl Pool {
     }
 }
 
+/// [`Pool::prepare`] for a ring that is not full yet.
+fn prepare_while_filling(
+    state: &mut SlotState,
+    values: &mut [f64],
+    lanes: usize,
+    lane: usize,
+    value: f64,
+    params: &PoolParams,
+) -> Prepared {
+    let len = state.len;
+    let prepared = if len >= params.min_samples {
+        let inverse_len = 1.0 / f64::from(len);
+        Prepared::Judge(VerdictInputs {
+            value,
+            mean: state.sums.mean(inverse_len),
+            variance: state.sums.centred_sum_sq(inverse_len) * inverse_len,
+            sensitivity: params.sensitivity,
+        })
+    } else {
+        Prepared::NotJudged
+    };
+    if len == 0 {
+        state.sums = ShiftedSums::starting_at(value);
+    } else {
+        state.sums.add(value);
+    }
+    // While filling, the ring holds positions 0..len and head == len.
+    values[len as usize * lanes + lane] = value;
+    state.len += 1;
+    state.head = if state.len == params.window {
+        0
+    } else {
+        state.len
+    };
+    state.updates_since_recompute += 1;
+    let centred = state.sums.centred_sum_sq(1.0 / f64::from(state.len));
+    if state.updates_since_recompute >= params.recompute_period
+        || state.sums.needs_recompute(centred)
+    {
+        recompute(state, values, lanes, lane);
+    }
+    prepared
+}
+
+/// Recomputes a series' sums exactly from its ring.
+#[cold]
+fn recompute(state: &mut SlotState, values: &[f64], lanes: usize, lane: usize) {
+    let ring = (0..state.len as usize).map(|position| values[position * lanes + lane]);
+    state.sums = ShiftedSums::recompute(ring);
+    state.updates_since_recompute = 0;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::Detection;
+    use crate::detect::zscore::judge;
+
+    /// What the bank does with a sample of a live series.
+    fn observe(
+        pool: &mut Pool,
+        slot: u32,
+        generation: u32,
+        at_ms: i64,
+        value: f64,
+    ) -> Option<Detection> {
+        Some(match pool.prepare(slot, generation, at_ms, value)? {
+            Prepared::Judge(inputs) => judge(&inputs),
+            Prepared::NotJudged => Detection::NOT_JUDGED,
+        })
+    }
 
     fn pool(window: usize) -> Pool {
         Pool::new(&WindowedZScoreConfig {
@@ -278,18 +354,17 @@ mod tests {
         let (b, _) = pool.allocate(0);
         assert_eq!((a, b), (0, 1));
         assert_eq!(a_generation % 2, 1);
-        assert!(pool.observe(a, a_generation, 1, 1.0).is_some());
+        assert!(observe(&mut pool, a, a_generation, 1, 1.0).is_some());
         pool.release(a);
-        assert!(pool.observe(a, a_generation, 2, 1.0).is_none());
+        assert!(observe(&mut pool, a, a_generation, 2, 1.0).is_none());
         assert!(!pool.touch(a, a_generation, 2));
         let (reused, generation) = pool.allocate(5);
         assert_eq!(reused, a);
         assert_ne!(generation, a_generation);
         assert_eq!(pool.last_seen_ms(reused, generation), Some(5));
-        // A forged id for a slot that was never handed out is not live.
-        assert!(pool.observe(7, 0, 0, 1.0).is_none());
-        assert!(pool.observe(7, 1, 0, 1.0).is_none());
-        assert!(pool.observe(5000, 1, 0, 1.0).is_none());
+        // An id for a slot that was never handed out is not live.
+        assert!(observe(&mut pool, 7, 1, 0, 1.0).is_none());
+        assert!(observe(&mut pool, 5000, 1, 0, 1.0).is_none());
     }
 
     #[test]
@@ -309,11 +384,9 @@ mod tests {
         for step in 0..2000_u32 {
             let value = 1e6 + f64::from(step % 17) * 0.25 + if step % 97 == 0 { 40.0 } else { 0.0 };
             for &(other, other_generation) in &slots[..3] {
-                pool.observe(other, other_generation, 0, -value);
+                observe(&mut pool, other, other_generation, 0, -value);
             }
-            let got = pool
-                .observe(slot, generation, i64::from(step), value)
-                .unwrap();
+            let got = observe(&mut pool, slot, generation, i64::from(step), value).unwrap();
             assert_eq!(got, reference.observe(value).unwrap(), "step {step}");
         }
         assert_eq!(pool.last_seen_ms(slot, generation), Some(1999));

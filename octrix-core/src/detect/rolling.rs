@@ -33,12 +33,13 @@ pub(crate) const CANCELLATION_LIMIT: f64 = 64.0;
 const MIN_RECOMPUTE_PERIOD: u32 = 1024;
 
 /// Largest window (in samples) a rolling window may hold; positions are kept
-/// in `u32` to keep per-series state small.
-pub(crate) const MAX_WINDOW: usize = 1 << 24;
+/// in `u16` to keep per-series state small.
+pub(crate) const MAX_WINDOW: usize = u16::MAX as usize;
 
 /// How many updates may pass between two exact recomputes of a window of
 /// `capacity` samples: often enough to bound rounding drift, rarely enough
 /// that the O(window) recompute costs about one extra addition per update.
+#[inline]
 pub(crate) fn recompute_period(capacity: u32) -> u32 {
     capacity.max(MIN_RECOMPUTE_PERIOD)
 }
@@ -73,7 +74,7 @@ impl ShiftedSums {
         let deviation = value - self.reference;
         self.sum += deviation;
         self.sum_sq += deviation * deviation;
-        self.high_water = self.high_water.max(self.sum_sq);
+        self.raise_high_water();
     }
 
     /// Replaces `old` by `new` in the window.
@@ -83,7 +84,16 @@ impl ShiftedSums {
         let old_deviation = old - self.reference;
         self.sum += new_deviation - old_deviation;
         self.sum_sq += new_deviation * new_deviation - old_deviation * old_deviation;
-        self.high_water = self.high_water.max(self.sum_sq);
+        self.raise_high_water();
+    }
+
+    #[inline]
+    fn raise_high_water(&mut self) {
+        // Not f64::max: the sums are never NaN, and skipping NaN handling
+        // keeps this to one instruction.
+        if self.sum_sq > self.high_water {
+            self.high_water = self.sum_sq;
+        }
     }
 
     /// The window's mean, given `1 / n`.
@@ -138,7 +148,8 @@ impl ShiftedSums {
 
 /// Mean and variance of the last `capacity` values, updated in O(1) per value
 /// and accurate to `1e-9` relative error against a two-pass recompute (see
-/// the module documentation of `detect::rolling` for how).
+/// the module documentation of `detect::rolling` for how). Windows hold up to
+/// 65,535 values.
 ///
 /// ```
 /// use octrix_core::detect::RollingStats;
@@ -154,12 +165,15 @@ impl ShiftedSums {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollingStats {
     /// Ring buffer; `head` is the next slot to write, the oldest value once
-    /// the window is full.
+    /// the window is full. While filling, values occupy `0..len`.
     values: Box<[f64]>,
-    head: u32,
-    len: u32,
-    updates_since_recompute: u32,
     sums: ShiftedSums,
+    /// `1 / len` (0 when empty), kept so that no update divides by `len`.
+    inverse_len: f64,
+    // u16 positions keep the struct at 64 bytes (MAX_WINDOW is 65,535).
+    head: u16,
+    len: u16,
+    updates_since_recompute: u16,
 }
 
 impl RollingStats {
@@ -167,7 +181,7 @@ impl RollingStats {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming `capacity` unless it is between 1 and
-    /// 2^24.
+    /// 65,535.
     pub fn new(capacity: usize) -> Result<Self, Error> {
         if !(1..=MAX_WINDOW).contains(&capacity) {
             return Err(Error::invalid(
@@ -177,10 +191,11 @@ impl RollingStats {
         }
         Ok(Self {
             values: vec![0.0; capacity].into_boxed_slice(),
+            sums: ShiftedSums::default(),
+            inverse_len: 0.0,
             head: 0,
             len: 0,
             updates_since_recompute: 0,
-            sums: ShiftedSums::default(),
         })
     }
 
@@ -191,7 +206,7 @@ impl RollingStats {
 
     /// How many values the window holds now.
     pub fn len(&self) -> usize {
-        self.len as usize
+        usize::from(self.len)
     }
 
     /// Whether the window holds no value.
@@ -218,69 +233,72 @@ impl RollingStats {
     /// [`push`](Self::push) for a value already accepted by `check_value`.
     #[inline]
     pub(crate) fn push_valid(&mut self, value: f64) -> Option<f64> {
-        let head = self.head as usize;
-        let evicted = if self.len == 0 {
-            self.sums = ShiftedSums::starting_at(value);
-            self.len = 1;
-            None
-        } else if self.is_full() {
-            let old = self.values[head];
-            self.sums.replace(old, value);
-            Some(old)
-        } else {
-            self.sums.add(value);
-            self.len += 1;
-            None
-        };
-        self.values[head] = value;
+        if !self.is_full() {
+            self.push_while_filling(value);
+            return None;
+        }
+        let head = usize::from(self.head);
+        let old = std::mem::replace(&mut self.values[head], value);
+        self.sums.replace(old, value);
         self.head = if head + 1 == self.values.len() {
             0
         } else {
             self.head + 1
         };
+        self.after_update();
+        Some(old)
+    }
+
+    fn push_while_filling(&mut self, value: f64) {
+        if self.len == 0 {
+            self.sums = ShiftedSums::starting_at(value);
+        } else {
+            self.sums.add(value);
+        }
+        self.values[self.len()] = value;
+        self.len += 1;
+        self.inverse_len = 1.0 / f64::from(self.len);
+        self.head = if self.is_full() { 0 } else { self.len };
+        self.after_update();
+    }
+
+    /// Counts an update and recomputes the sums exactly when due.
+    #[inline]
+    fn after_update(&mut self) {
         self.updates_since_recompute += 1;
-        let centred = self.sums.centred_sum_sq(self.inverse_len());
-        if self.updates_since_recompute >= recompute_period(self.values.len() as u32)
+        let centred = self.sums.centred_sum_sq(self.inverse_len);
+        if u32::from(self.updates_since_recompute) >= recompute_period(self.values.len() as u32)
             || self.sums.needs_recompute(centred)
         {
             self.recompute();
         }
-        evicted
     }
 
     /// Recomputes the sums exactly from the window.
+    #[cold]
     fn recompute(&mut self) {
         let window = &self.values[..self.len()];
         self.sums = ShiftedSums::recompute(window.iter().copied());
         self.updates_since_recompute = 0;
     }
 
-    /// `1 / len`; the caller guarantees the window is not empty.
+    /// The mean and population variance of a non-empty window.
     #[inline]
-    fn inverse_len(&self) -> f64 {
-        1.0 / f64::from(self.len)
-    }
-
-    /// The mean and the centred sum of squares `Σ(x - mean)²` of a non-empty
-    /// window, and `1 / len`.
-    #[inline]
-    pub(crate) fn moments(&self) -> (f64, f64, f64) {
-        let inverse_len = self.inverse_len();
+    pub(crate) fn mean_and_variance(&self) -> (f64, f64) {
         (
-            self.sums.mean(inverse_len),
-            self.sums.centred_sum_sq(inverse_len),
-            inverse_len,
+            self.sums.mean(self.inverse_len),
+            self.sums.centred_sum_sq(self.inverse_len) * self.inverse_len,
         )
     }
 
     /// The window's mean, `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.moments().0)
+        (!self.is_empty()).then(|| self.mean_and_variance().0)
     }
 
     /// The population variance `Σ(x - mean)² / n`, `None` when empty.
     pub fn population_variance(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.moments().1 / f64::from(self.len))
+        (!self.is_empty()).then(|| self.mean_and_variance().1)
     }
 
     /// The population standard deviation, `None` when empty.
@@ -290,13 +308,14 @@ impl RollingStats {
 
     /// The sample variance `Σ(x - mean)² / (n - 1)`, `None` below two values.
     pub fn sample_variance(&self) -> Option<f64> {
-        (self.len >= 2).then(|| self.moments().1 / f64::from(self.len - 1))
+        (self.len >= 2)
+            .then(|| self.sums.centred_sum_sq(self.inverse_len) / f64::from(self.len - 1))
     }
 
     /// The window's values, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
         let (newer, older) = if self.is_full() {
-            self.values.split_at(self.head as usize)
+            self.values.split_at(usize::from(self.head))
         } else {
             (&self.values[..self.len()], &self.values[..0])
         };
@@ -305,10 +324,11 @@ impl RollingStats {
 
     /// Empties the window.
     pub fn clear(&mut self) {
+        self.sums = ShiftedSums::default();
+        self.inverse_len = 0.0;
         self.head = 0;
         self.len = 0;
         self.updates_since_recompute = 0;
-        self.sums = ShiftedSums::default();
     }
 }
 
@@ -366,7 +386,7 @@ mod tests {
             RollingStats::new(0),
             Err(Error::invalid(
                 "capacity",
-                "must be between 1 and 16777216, got 0"
+                "must be between 1 and 65535, got 0"
             ))
         );
     }
@@ -456,7 +476,10 @@ mod tests {
         for i in 0..(MIN_RECOMPUTE_PERIOD - 1) {
             stats.push(f64::from(i % 7)).unwrap();
         }
-        assert_eq!(stats.updates_since_recompute, MIN_RECOMPUTE_PERIOD - 1);
+        assert_eq!(
+            u32::from(stats.updates_since_recompute),
+            MIN_RECOMPUTE_PERIOD - 1
+        );
         stats.push(1.0).unwrap();
         assert_eq!(stats.updates_since_recompute, 0);
     }
