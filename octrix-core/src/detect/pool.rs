@@ -181,6 +181,9 @@ impl Pool {
     /// Takes what judging the finite `value` needs from the window of series
     /// (`slot`, `generation`), then adds `value` to the window and records
     /// `at_ms` as the series' last sample; `None` if the series is not live.
+    ///
+    /// The steps and their order are those of [`super::WindowedZScore`], so
+    /// that a series of the bank gives the same results, bit for bit.
     #[inline]
     pub(crate) fn prepare(
         &mut self,
@@ -190,52 +193,35 @@ impl Pool {
         value: f64,
     ) -> Option<Prepared> {
         let (chunk, lane) = self.locate(slot);
-        let lanes = self.lanes();
+        let ring = Ring {
+            lanes: self.lanes(),
+            lane,
+        };
+        let params = &self.params;
         let chunk = self.chunks.get_mut(chunk)?;
         let state = chunk.states.get_mut(lane)?;
-        // Ids are only made by `allocate`, with odd generations; a stale id
-        // differs from its slot's current generation.
+        // Ids are only made by `allocate`; a stale id differs from its
+        // slot's current generation.
         if state.generation != generation {
             return None;
         }
         if at_ms > state.last_seen_ms {
             state.last_seen_ms = at_ms;
         }
-        if state.len != self.window {
-            return Some(prepare_while_filling(
-                state,
-                &mut chunk.values,
-                lanes,
-                lane,
-                value,
-                &self.params,
-            ));
+        if state.len < params.min_samples {
+            push_unchecked(state, &mut chunk.values, ring, value, params);
+            recompute_if_due(state, &chunk.values, ring, params);
+            return Some(Prepared::NotJudged);
         }
-
-        // The steady state: a full ring, so `len` and `1 / len` are fixed.
-        let inverse_len = self.params.inverse_window;
+        let inverse_len = params.inverse_len(state.len);
+        let centred = recompute_if_due(state, &chunk.values, ring, params);
         let inputs = VerdictInputs {
             value,
             mean: state.sums.mean(inverse_len),
-            variance: state.sums.centred_sum_sq(inverse_len) * inverse_len,
-            sensitivity: self.params.sensitivity,
+            variance: centred * inverse_len,
+            sensitivity: params.sensitivity,
         };
-        let head = state.head as usize;
-        let old = std::mem::replace(&mut chunk.values[head * lanes + lane], value);
-        state.sums.replace(old, value);
-        state.head = if state.head + 1 == self.window {
-            0
-        } else {
-            state.head + 1
-        };
-        state.updates_since_recompute += 1;
-        if state.updates_since_recompute >= self.params.recompute_period
-            || state
-                .sums
-                .needs_recompute(state.sums.centred_sum_sq(inverse_len))
-        {
-            recompute(state, &chunk.values, lanes, lane);
-        }
+        push_unchecked(state, &mut chunk.values, ring, value, params);
         Some(Prepared::Judge(inputs))
     }
 
@@ -251,55 +237,94 @@ impl Pool {
     }
 }
 
-/// [`Pool::prepare`] for a ring that is not full yet.
-fn prepare_while_filling(
-    state: &mut SlotState,
-    values: &mut [f64],
+/// Where a series' ring lives in its chunk: position `p` is at
+/// `values[p * lanes + lane]`.
+#[derive(Debug, Clone, Copy)]
+struct Ring {
     lanes: usize,
     lane: usize,
+}
+
+impl PoolParams {
+    /// `1 / len` for a non-empty ring, without dividing once it is full.
+    #[inline]
+    fn inverse_len(&self, len: u32) -> f64 {
+        if len == self.window {
+            self.inverse_window
+        } else {
+            1.0 / f64::from(len)
+        }
+    }
+}
+
+/// Adds `value` to a series' ring, leaving the recompute decision to the
+/// next read (as `RollingStats::push_unchecked`).
+#[inline]
+fn push_unchecked(
+    state: &mut SlotState,
+    values: &mut [f64],
+    ring: Ring,
     value: f64,
     params: &PoolParams,
-) -> Prepared {
-    let len = state.len;
-    let prepared = if len >= params.min_samples {
-        let inverse_len = 1.0 / f64::from(len);
-        Prepared::Judge(VerdictInputs {
-            value,
-            mean: state.sums.mean(inverse_len),
-            variance: state.sums.centred_sum_sq(inverse_len) * inverse_len,
-            sensitivity: params.sensitivity,
-        })
+) {
+    state.updates_since_recompute = state.updates_since_recompute.saturating_add(1);
+    if state.len != params.window {
+        push_while_filling(state, values, ring, value, params);
+        return;
+    }
+    let head = state.head as usize;
+    let old = std::mem::replace(&mut values[head * ring.lanes + ring.lane], value);
+    state.sums.replace(old, value);
+    state.head = if state.head + 1 == params.window {
+        0
     } else {
-        Prepared::NotJudged
+        state.head + 1
     };
-    if len == 0 {
+}
+
+fn push_while_filling(
+    state: &mut SlotState,
+    values: &mut [f64],
+    ring: Ring,
+    value: f64,
+    params: &PoolParams,
+) {
+    if state.len == 0 {
         state.sums = ShiftedSums::starting_at(value);
     } else {
         state.sums.add(value);
     }
     // While filling, the ring holds positions 0..len and head == len.
-    values[len as usize * lanes + lane] = value;
+    values[state.len as usize * ring.lanes + ring.lane] = value;
     state.len += 1;
     state.head = if state.len == params.window {
         0
     } else {
         state.len
     };
-    state.updates_since_recompute += 1;
-    let centred = state.sums.centred_sum_sq(1.0 / f64::from(state.len));
+}
+
+/// Recomputes a series' sums exactly when due (as
+/// `RollingStats::recompute_if_due`); returns the centred sum of squares.
+#[inline]
+fn recompute_if_due(state: &mut SlotState, values: &[f64], ring: Ring, params: &PoolParams) -> f64 {
+    let inverse_len = params.inverse_len(state.len);
+    let centred = state.sums.centred_sum_sq(inverse_len);
     if state.updates_since_recompute >= params.recompute_period
         || state.sums.needs_recompute(centred)
     {
-        recompute(state, values, lanes, lane);
+        recompute(state, values, ring);
+        state.sums.centred_sum_sq(inverse_len)
+    } else {
+        centred
     }
-    prepared
 }
 
 /// Recomputes a series' sums exactly from its ring.
 #[cold]
-fn recompute(state: &mut SlotState, values: &[f64], lanes: usize, lane: usize) {
-    let ring = (0..state.len as usize).map(|position| values[position * lanes + lane]);
-    state.sums = ShiftedSums::recompute(ring);
+fn recompute(state: &mut SlotState, values: &[f64], ring: Ring) {
+    let window = (0..state.len as usize).map(|position| values[position * ring.lanes + ring.lane]);
+    state.sums = ShiftedSums::recompute(window);
     state.updates_since_recompute = 0;
 }
 

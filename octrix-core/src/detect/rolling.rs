@@ -233,6 +233,18 @@ impl RollingStats {
     /// [`push`](Self::push) for a value already accepted by `check_value`.
     #[inline]
     pub(crate) fn push_valid(&mut self, value: f64) -> Option<f64> {
+        let evicted = self.push_unchecked(value);
+        self.recompute_if_due();
+        evicted
+    }
+
+    /// Adds `value` without deciding whether the sums need an exact
+    /// recompute: a detector that reads the statistics before every push
+    /// makes that decision once, on read, with
+    /// [`checked_mean_and_variance`](Self::checked_mean_and_variance).
+    #[inline]
+    pub(crate) fn push_unchecked(&mut self, value: f64) -> Option<f64> {
+        self.updates_since_recompute = self.updates_since_recompute.saturating_add(1);
         if !self.is_full() {
             self.push_while_filling(value);
             return None;
@@ -245,7 +257,6 @@ impl RollingStats {
         } else {
             self.head + 1
         };
-        self.after_update();
         Some(old)
     }
 
@@ -259,46 +270,73 @@ impl RollingStats {
         self.len += 1;
         self.inverse_len = 1.0 / f64::from(self.len);
         self.head = if self.is_full() { 0 } else { self.len };
-        self.after_update();
     }
 
-    /// Counts an update and recomputes the sums exactly when due.
+    /// Whether the sums, with centred sum of squares `centred`, are due for
+    /// an exact recompute.
     #[inline]
-    fn after_update(&mut self) {
-        self.updates_since_recompute += 1;
-        let centred = self.sums.centred_sum_sq(self.inverse_len);
-        if u32::from(self.updates_since_recompute) >= recompute_period(self.values.len() as u32)
+    fn is_due(&self, centred: f64) -> bool {
+        u32::from(self.updates_since_recompute) >= recompute_period(self.values.len() as u32)
             || self.sums.needs_recompute(centred)
-        {
+    }
+
+    /// Recomputes the sums exactly when due; returns the centred sum of
+    /// squares.
+    #[inline]
+    fn recompute_if_due(&mut self) -> f64 {
+        let centred = self.sums.centred_sum_sq(self.inverse_len);
+        if self.is_due(centred) {
             self.recompute();
+            self.sums.centred_sum_sq(self.inverse_len)
+        } else {
+            centred
         }
     }
 
     /// Recomputes the sums exactly from the window.
     #[cold]
     fn recompute(&mut self) {
-        let window = &self.values[..self.len()];
-        self.sums = ShiftedSums::recompute(window.iter().copied());
+        self.sums = self.exact_sums();
         self.updates_since_recompute = 0;
     }
 
-    /// The mean and population variance of a non-empty window.
+    /// The sums recomputed from the window.
+    #[cold]
+    fn exact_sums(&self) -> ShiftedSums {
+        ShiftedSums::recompute(self.values[..self.len()].iter().copied())
+    }
+
+    /// The mean and population variance of a non-empty window, recomputing
+    /// the sums first when due.
     #[inline]
-    pub(crate) fn mean_and_variance(&self) -> (f64, f64) {
-        (
-            self.sums.mean(self.inverse_len),
-            self.sums.centred_sum_sq(self.inverse_len) * self.inverse_len,
-        )
+    pub(crate) fn checked_mean_and_variance(&mut self) -> (f64, f64) {
+        let centred = self.recompute_if_due();
+        (self.sums.mean(self.inverse_len), centred * self.inverse_len)
+    }
+
+    /// The mean and centred sum of squares of a non-empty window; exact
+    /// even when the sums are due for a recompute (then computed aside).
+    fn mean_and_centred_sum_sq(&self) -> (f64, f64) {
+        let centred = self.sums.centred_sum_sq(self.inverse_len);
+        if self.is_due(centred) {
+            let exact = self.exact_sums();
+            (
+                exact.mean(self.inverse_len),
+                exact.centred_sum_sq(self.inverse_len),
+            )
+        } else {
+            (self.sums.mean(self.inverse_len), centred)
+        }
     }
 
     /// The window's mean, `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.mean_and_variance().0)
+        (!self.is_empty()).then(|| self.mean_and_centred_sum_sq().0)
     }
 
     /// The population variance `Σ(x - mean)² / n`, `None` when empty.
     pub fn population_variance(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.mean_and_variance().1)
+        (!self.is_empty()).then(|| self.mean_and_centred_sum_sq().1 * self.inverse_len)
     }
 
     /// The population standard deviation, `None` when empty.
@@ -308,8 +346,7 @@ impl RollingStats {
 
     /// The sample variance `Σ(x - mean)² / (n - 1)`, `None` below two values.
     pub fn sample_variance(&self) -> Option<f64> {
-        (self.len >= 2)
-            .then(|| self.sums.centred_sum_sq(self.inverse_len) / f64::from(self.len - 1))
+        (self.len >= 2).then(|| self.mean_and_centred_sum_sq().1 / f64::from(self.len - 1))
     }
 
     /// The window's values, oldest first.

@@ -172,14 +172,15 @@ impl Detector for WindowedZScore {
             self.stats.push_valid(value);
             return Ok(Detection::NOT_JUDGED);
         }
-        let (mean, variance) = self.stats.mean_and_variance();
+        let (mean, variance) = self.stats.checked_mean_and_variance();
         let detection = judge(&VerdictInputs {
             value,
             mean,
             variance,
             sensitivity: self.sensitivity,
         });
-        self.stats.push_valid(value);
+        // The next observation checks the sums before reading them.
+        self.stats.push_unchecked(value);
         Ok(detection)
     }
 
@@ -420,6 +421,24 @@ mod tests {
         assert_eq!(with_bad.rejected(), 3);
         assert_eq!(clean.rejected(), 0);
         assert!(outputs[4].is_anomaly);
+    }
+
+    #[test]
+    fn exposed_statistics_stay_exact_when_a_spike_leaves_the_window() {
+        let mut detector = detector(4, 2.5, None);
+        let stream = [1e9 + 0.5, 1e9 - 0.25, 1e15, 1e9, 1e9 + 1.0, 1e9 - 1.0, 1e9 + 0.5];
+        for (step, &x) in stream.iter().enumerate() {
+            detector.observe(x).unwrap();
+            let window = &stream[(step + 1).saturating_sub(4)..=step];
+            let n = window.len() as f64;
+            let mean = window.iter().sum::<f64>() / n;
+            let variance = window.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            let got = detector.stats().population_variance().unwrap();
+            assert!(
+                (got - variance).abs() <= 1e-9 * variance,
+                "step {step}: {got} vs {variance}"
+            );
+        }
     }
 
     #[test]
