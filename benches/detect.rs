@@ -6,7 +6,12 @@
 //!   buffer (window 20, three divisions and a square root per sample).
 //! * `bank_tick_100k`: one new point for each of 100,000 series through a
 //!   [`DetectorBank`] (by [`SeriesId`], and by metric name and labels) versus
-//!   a bare structure-of-arrays loop with slot-major ring buffers.
+//!   a bare structure-of-arrays loop with slot-major ring buffers, and versus
+//!   a plain scalar loop doing the bank's per-series work without its
+//!   abstractions (to tell the cost of the work from the cost of the code).
+//!
+//! Detector outputs go through `black_box` whole, so that no part of a
+//! verdict the caller would use is optimised away.
 //!
 //! Run with `cargo bench -p octrix-benches --bench detect`; results are
 //! recorded in `docs/benchmarks.md`.
@@ -108,7 +113,7 @@ fn zscore_single_series(c: &mut Criterion) {
             let mut anomalies = 0;
             for &x in black_box(&samples) {
                 let detection = detector.observe(x).expect("finite sample");
-                anomalies += usize::from(detection.is_anomaly);
+                anomalies += usize::from(black_box(&detection).is_anomaly);
             }
             anomalies
         })
@@ -183,6 +188,120 @@ impl ReferenceBank {
     }
 }
 
+/// One series of [`PlainBank`]: the bank's per-series state, spelled out.
+#[derive(Clone, Copy, Default)]
+struct PlainSeries {
+    reference: f64,
+    sum: f64,
+    sum_sq: f64,
+    high_water: f64,
+    last_seen_ms: i64,
+    generation: u32,
+    head: u32,
+    updates_since_recompute: u32,
+}
+
+/// The bank's per-series work (id check, last-seen time, sums shifted by a
+/// reference value with the exact-recompute checks, the full verdict) as one
+/// plain loop over an array of structs and slot-major rings.
+struct PlainBank {
+    series: Vec<PlainSeries>,
+    ring: Vec<f64>,
+}
+
+/// What a plain verdict produces, as `Detection` does.
+#[expect(dead_code, reason = "read only through black_box, like a caller would")]
+struct PlainVerdict {
+    score: f64,
+    z: f64,
+    above: bool,
+    is_anomaly: bool,
+    confidence: f64,
+}
+
+impl PlainBank {
+    fn new() -> Self {
+        Self {
+            series: vec![
+                PlainSeries {
+                    generation: 1,
+                    ..PlainSeries::default()
+                };
+                SERIES
+            ],
+            ring: vec![0.0; WINDOW * SERIES],
+        }
+    }
+
+    /// One tick: `values[i]` for series `ids[i]` (slot, generation).
+    fn tick(&mut self, ids: &[(u32, u32)], values: &[f64], at_ms: i64) -> usize {
+        let inverse_len = 1.0 / WINDOW as f64;
+        let mut anomalies = 0;
+        for (&(slot, generation), &x) in ids.iter().zip(values) {
+            let slot = slot as usize;
+            if !x.is_finite() || x.abs() > 1e150 {
+                continue;
+            }
+            let Some(series) = self.series.get_mut(slot) else {
+                continue;
+            };
+            if series.generation != generation {
+                continue;
+            }
+            series.last_seen_ms = series.last_seen_ms.max(at_ms);
+            let mut centred = (series.sum_sq - series.sum * series.sum * inverse_len).max(0.0);
+            if series.updates_since_recompute >= 1024 || series.high_water > 64.0 * centred {
+                let reference = self.ring[series.head as usize * SERIES + slot];
+                let (mut sum, mut sum_sq) = (0.0, 0.0);
+                for position in 0..WINDOW {
+                    let deviation = self.ring[position * SERIES + slot] - reference;
+                    sum += deviation;
+                    sum_sq += deviation * deviation;
+                }
+                *series = PlainSeries {
+                    reference,
+                    sum,
+                    sum_sq,
+                    high_water: sum_sq,
+                    updates_since_recompute: 0,
+                    ..*series
+                };
+                centred = (sum_sq - sum * sum * inverse_len).max(0.0);
+            }
+            let mean = series.reference + series.sum * inverse_len;
+            let deviation = x - mean;
+            let std_dev = (centred * inverse_len).sqrt();
+            let denominator = deviation.abs() + SENSITIVITY * std_dev;
+            let reciprocal = 1.0 / (std_dev * denominator);
+            let z = deviation * (denominator * reciprocal);
+            let verdict = PlainVerdict {
+                score: (deviation.abs() * (std_dev * reciprocal)).min(1.0),
+                z,
+                above: x > mean,
+                is_anomaly: z.abs() > SENSITIVITY,
+                confidence: (0.5 + z.abs() * 0.1).min(1.0),
+            };
+            anomalies += usize::from(black_box(&verdict).is_anomaly);
+
+            let position = series.head as usize * SERIES + slot;
+            let old = std::mem::replace(&mut self.ring[position], x);
+            let (new_deviation, old_deviation) = (x - series.reference, old - series.reference);
+            series.sum += new_deviation - old_deviation;
+            series.sum_sq += new_deviation * new_deviation - old_deviation * old_deviation;
+            if series.sum_sq > series.high_water {
+                series.high_water = series.sum_sq;
+            }
+            series.head = if series.head as usize + 1 == WINDOW {
+                0
+            } else {
+                series.head + 1
+            };
+            series.updates_since_recompute += 1;
+        }
+        anomalies
+    }
+}
+
 fn series_labels() -> Vec<Labels> {
     (0..SERIES)
         .map(|series| {
@@ -228,7 +347,7 @@ fn bank_tick_100k(c: &mut Criterion) {
             let mut anomalies = 0;
             for (id, &x) in ids.iter().zip(&inputs[tick % TICKS_OF_INPUT]) {
                 let detection = bank.observe(*id, at, x).expect("live series");
-                anomalies += usize::from(detection.is_anomaly);
+                anomalies += usize::from(black_box(&detection).is_anomaly);
             }
             anomalies
         })
@@ -241,7 +360,7 @@ fn bank_tick_100k(c: &mut Criterion) {
                 let detection = bank
                     .observe_series("latency_ms", labels, at, x)
                     .expect("live series");
-                anomalies += usize::from(detection.is_anomaly);
+                anomalies += usize::from(black_box(&detection).is_anomaly);
             }
             anomalies
         })
@@ -254,6 +373,20 @@ fn bank_tick_100k(c: &mut Criterion) {
         b.iter(|| {
             reference_tick += 1;
             reference.tick(black_box(&inputs[reference_tick % TICKS_OF_INPUT]))
+        })
+    });
+
+    let mut plain = PlainBank::new();
+    let plain_ids: Vec<(u32, u32)> = (0..SERIES as u32).map(|slot| (slot, 1)).collect();
+    let mut plain_tick = 0_usize;
+    group.bench_function("plain_loop_bank_semantics", |b| {
+        b.iter(|| {
+            plain_tick += 1;
+            plain.tick(
+                black_box(&plain_ids),
+                black_box(&inputs[plain_tick % TICKS_OF_INPUT]),
+                plain_tick as i64 * 15_000,
+            )
         })
     });
     group.finish();

@@ -426,7 +426,15 @@ mod tests {
     #[test]
     fn exposed_statistics_stay_exact_when_a_spike_leaves_the_window() {
         let mut detector = detector(4, 2.5, None);
-        let stream = [1e9 + 0.5, 1e9 - 0.25, 1e15, 1e9, 1e9 + 1.0, 1e9 - 1.0, 1e9 + 0.5];
+        let stream = [
+            1e9 + 0.5,
+            1e9 - 0.25,
+            1e15,
+            1e9,
+            1e9 + 1.0,
+            1e9 - 1.0,
+            1e9 + 0.5,
+        ];
         for (step, &x) in stream.iter().enumerate() {
             detector.observe(x).unwrap();
             let window = &stream[(step + 1).saturating_sub(4)..=step];
