@@ -1,1 +1,2 @@
+//! Streams a NAB series through the detector (written with the detect module).
 fn main() {}
