@@ -16,17 +16,28 @@
 //!   graded signals by a [`classify::SeverityPolicy`].
 //! * [`incident`]: incidents with a lifecycle, deduplication, correlation and
 //!   MTTA/MTTR statistics, behind an [`incident::IncidentStore`] port.
+//! * [`cluster`]: cluster snapshots and the observer and actuator ports.
+//! * [`engine`]: the loop tying detection, incidents and healing to the ports.
+//! * [`healing`]: healing rules, policies, the safety budget and the planner.
 //! * [`alert`]: alerts as they arrive from an external system such as
 //!   Alertmanager.
+//! * [`metrics`]: the [`metrics::MetricSource`] port and typed metrics.
+//! * [`sim`]: a seeded, clock-driven simulated cluster behind the ports.
 //! * [`time`]: the [`Clock`] port and timestamps.
 //! * [`labels`]: label sets and series keys.
 
 pub mod alert;
 pub mod classify;
+pub mod cluster;
 pub mod detect;
+pub mod engine;
+pub mod healing;
 pub mod incident;
 pub mod labels;
+pub mod metrics;
+pub mod sim;
 pub mod time;
 
+pub use classify::{Category, Severity};
 pub use labels::Labels;
 pub use time::{Clock, ManualClock, Timestamp};

@@ -128,6 +128,17 @@ pub enum Direction {
     AtMean,
 }
 
+impl Direction {
+    /// The serde name: `above`, `below` or `at_mean`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Above => "above",
+            Direction::Below => "below",
+            Direction::AtMean => "at_mean",
+        }
+    }
+}
+
 /// A detector's verdict on one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {

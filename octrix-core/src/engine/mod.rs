@@ -1,0 +1,1146 @@
+//! The engine: observe, detect, open incidents, decide a remediation, act
+//! within the safety budget, verify, then resolve or escalate.
+//!
+//! [`Engine::tick`] runs one pass:
+//!
+//! 1. scrape the [`MetricSource`] and feed every sample to the
+//!    [`DetectorBank`]; anomalies become classifier observations;
+//! 2. take a [`ClusterSnapshot`] and classify what it reports;
+//! 3. update the [`IncidentBook`] (dedup, correlation, auto-resolve);
+//! 4. verify actions whose settle time has passed: healthy resolves the
+//!    incident (by healing), unhealthy escalates it and moves to the next action;
+//! 5. plan the next step of every active incident with the [`Planner`], and act
+//!    through the ports within the shared [`SafetyBudget`];
+//! 6. persist what changed in the [`IncidentStore`] and publish [`EngineEvent`]s.
+//!
+//! A source that does not answer is reported ([`EngineEvent::SourceStatus`],
+//! [`TickReport::errors`]) and its part of the tick is skipped: nothing is
+//! invented in its place. The engine is deterministic under a [`ManualClock`](crate::ManualClock).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use octrix_core::engine::{Engine, EngineConfig, Ports};
+//! use octrix_core::sim::{SimCluster, SimConfig};
+//! use octrix_core::{ManualClock, Timestamp};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let clock = Arc::new(ManualClock::new(Timestamp::from_second(1_700_000_000).unwrap()));
+//! let sim = Arc::new(SimCluster::new(SimConfig::default(), clock.clone()).unwrap());
+//! let mut engine = Engine::new(EngineConfig::default(), Ports::simulated(sim, clock)).unwrap();
+//! let report = engine.tick().await;
+//! assert!(report.errors.is_empty());
+//! assert_eq!(report.samples, 35); // 7 pods x 5 metrics
+//! # });
+//! ```
+
+mod events;
+mod observe;
+mod ports;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
+pub use ports::{EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, TrafficControl};
+
+use crate::alert::Alert;
+use crate::classify::{
+    AnomalyReading, Category, Classification, Classifier, Observation, Reading, ResourceKind,
+    ResourceRef, SeverityPolicy,
+};
+use crate::cluster::{ClusterActuator, ClusterObserver, ClusterSnapshot};
+use crate::detect::{DetectorBank, DetectorBankConfig};
+use crate::healing::{
+    Decision, Denial, HealingConfig, Notification, PlannedAction, Planner, Remediation,
+    SafetyBudget, Subject,
+};
+use crate::incident::{
+    HealingOutcome, HealingStep, Incident, IncidentBook, IncidentBookConfig, IncidentId,
+    IncidentSource, IncidentStore, Ingested, SYSTEM_ACTOR,
+};
+use crate::metrics::MetricSource;
+use crate::time::SignedDuration;
+use crate::{Clock, Timestamp};
+
+/// Errors building an engine.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A part of the configuration is invalid.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// The incident book refused an operation.
+    #[error(transparent)]
+    Incident(#[from] crate::incident::Error),
+    /// The incident store could not persist a change.
+    #[error("incident store: {0}")]
+    Store(String),
+}
+
+/// Everything the engine is configured with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Anomaly detection per series.
+    pub detection: DetectorBankConfig,
+    /// Severity thresholds per category.
+    pub severity: SeverityPolicy,
+    /// Incident lifecycle rules.
+    pub incidents: IncidentBookConfig,
+    /// Healing rules, policies and budget.
+    pub healing: HealingConfig,
+}
+
+/// The ports the engine works through.
+#[derive(Clone)]
+pub struct Ports {
+    /// Where metrics come from.
+    pub metrics: Arc<dyn MetricSource>,
+    /// Who reports the cluster's state.
+    pub observer: Arc<dyn ClusterObserver>,
+    /// Who changes the cluster.
+    pub actuator: Arc<dyn ClusterActuator>,
+    /// Where incidents are persisted.
+    pub store: Arc<dyn IncidentStore>,
+    /// Where events go.
+    pub events: Arc<dyn EventSink>,
+    /// Who sends notifications.
+    pub notifier: Arc<dyn Notifier>,
+    /// Who runs custom scripts, if anyone: without one, a `custom-script`
+    /// action fails (and escalates) with a clear reason.
+    pub scripts: Option<Arc<dyn ScriptRunner>>,
+    /// Who rolls canary traffic back, if anyone.
+    pub traffic: Option<Arc<dyn TrafficControl>>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports")
+            .field("metrics", &self.metrics.info())
+            .field("observer", &self.observer.info())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A notifier that records what it was asked to send, for the simulated
+/// setup and tests. It never pretends to deliver anywhere.
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    sent: Mutex<Vec<Notification>>,
+}
+
+impl RecordingNotifier {
+    /// Everything sent so far.
+    pub fn sent(&self) -> Vec<Notification> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, notification: &Notification) -> Result<(), PortError> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(notification.clone());
+        Ok(())
+    }
+}
+
+impl Ports {
+    /// Every port on the simulated cluster, an in-memory store, no event
+    /// consumer and a [`RecordingNotifier`].
+    pub fn simulated(sim: Arc<crate::sim::SimCluster>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            metrics: sim.clone(),
+            observer: sim.clone(),
+            actuator: sim,
+            store: Arc::new(crate::incident::InMemoryIncidentStore::default()),
+            events: Arc::new(|_event: EngineEvent| {}),
+            notifier: Arc::new(RecordingNotifier::default()),
+            scripts: None,
+            traffic: None,
+            clock,
+        }
+    }
+}
+
+/// One action the engine took (or was denied), for the action history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// When.
+    pub at: Timestamp,
+    /// For which incident.
+    pub incident_id: String,
+    /// Rule.
+    pub rule: String,
+    /// Action name.
+    pub action: String,
+    /// Target.
+    pub target: String,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// What came of it.
+    pub outcome: HealingOutcome,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TickReport {
+    /// When the tick ran.
+    pub at: Option<Timestamp>,
+    /// Samples scraped.
+    pub samples: usize,
+    /// Samples judged anomalous.
+    pub anomalies: usize,
+    /// Observations classified.
+    pub observations: usize,
+    /// Incidents opened or reopened.
+    pub opened: usize,
+    /// Incidents resolved (by source, healing or because their object is gone).
+    pub resolved: usize,
+    /// Actions carried out (including dry runs).
+    pub actions: usize,
+    /// Actions denied.
+    pub denied: usize,
+    /// Incidents escalated to a human.
+    pub escalated: usize,
+    /// What went wrong (a source down, the store failing...).
+    pub errors: Vec<String>,
+}
+
+/// An action waiting for its settle time before it is verified.
+#[derive(Debug, Clone)]
+struct PendingVerification {
+    incident: IncidentId,
+    planned: PlannedAction,
+    permit: Option<crate::healing::Permit>,
+    due: Timestamp,
+    category: Category,
+    workload: String,
+}
+
+const ACTION_HISTORY: usize = 10_000;
+
+/// The engine. Holds the pure state; every interaction goes through [`Ports`].
+pub struct Engine {
+    ports: Ports,
+    bank: DetectorBank,
+    classifier: Classifier,
+    book: IncidentBook,
+    planner: Planner,
+    budget: Arc<Mutex<SafetyBudget>>,
+    pending: Vec<PendingVerification>,
+    history: VecDeque<ActionRecord>,
+    /// Series whose last sample was anomalous: their next samples go to the
+    /// classifier too, so that it sees the anomaly end.
+    anomalous_series: HashSet<String>,
+    /// Last denial recorded per incident, so a denial repeated every tick is
+    /// written to the timeline once.
+    last_denial: HashMap<IncidentId, String>,
+    /// The incident healing a workload's problem; others on the same
+    /// (category, workload) wait for its outcome instead of acting too.
+    leaders: HashMap<(Category, String), IncidentId>,
+    snapshot: ClusterSnapshot,
+    changed: HashSet<IncidentId>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("ports", &self.ports)
+            .field("incidents", &self.book.incidents().len())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with its own safety budget.
+    pub fn new(config: EngineConfig, ports: Ports) -> Result<Self, Error> {
+        let budget = Arc::new(Mutex::new(SafetyBudget::new(config.healing.budget.clone())));
+        Self::with_budget(config, ports, budget)
+    }
+
+    /// An engine drawing on a budget shared with others (chaos runs).
+    pub fn with_budget(
+        config: EngineConfig,
+        ports: Ports,
+        budget: Arc<Mutex<SafetyBudget>>,
+    ) -> Result<Self, Error> {
+        config
+            .healing
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Self {
+            bank: DetectorBank::new(config.detection).map_err(|e| Error::Config(e.to_string()))?,
+            classifier: Classifier::new(config.severity)
+                .map_err(|e| Error::Config(e.to_string()))?,
+            book: IncidentBook::new(config.incidents)?,
+            planner: Planner::new(config.healing),
+            budget,
+            ports,
+            pending: Vec::new(),
+            history: VecDeque::new(),
+            anomalous_series: HashSet::new(),
+            last_denial: HashMap::new(),
+            leaders: HashMap::new(),
+            snapshot: ClusterSnapshot::default(),
+            changed: HashSet::new(),
+        })
+    }
+
+    /// The incidents.
+    pub fn book(&self) -> &IncidentBook {
+        &self.book
+    }
+
+    /// The healing planner (rules, dry-run switch).
+    pub fn planner(&self) -> &Planner {
+        &self.planner
+    }
+
+    /// Replaces the healing configuration (rules, policies, switches).
+    pub fn set_healing_config(&mut self, config: HealingConfig) -> Result<(), Error> {
+        config
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        self.planner.set_config(config);
+        Ok(())
+    }
+
+    /// Sets the global dry-run switch.
+    pub fn set_dry_run(&mut self, dry_run: bool) {
+        self.planner.set_dry_run(dry_run);
+    }
+
+    /// The shared safety budget.
+    pub fn budget(&self) -> Arc<Mutex<SafetyBudget>> {
+        self.budget.clone()
+    }
+
+    /// Actions taken or denied, oldest first (the last 10,000).
+    pub fn action_history(&self) -> impl ExactSizeIterator<Item = &ActionRecord> {
+        self.history.iter()
+    }
+
+    /// The detector bank (series count, counters).
+    pub fn detectors(&self) -> &DetectorBank {
+        &self.bank
+    }
+
+    /// The last cluster snapshot.
+    pub fn snapshot(&self) -> &ClusterSnapshot {
+        &self.snapshot
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    fn lock_budget(&self) -> MutexGuard<'_, SafetyBudget> {
+        // Budget updates are single assignments; a panic elsewhere cannot
+        // leave it half-written.
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ingests alerts (an Alertmanager delivery) and persists the incidents
+    /// they touch before returning, so a caller can acknowledge the delivery
+    /// only once it is durable.
+    pub async fn ingest_alerts(&mut self, alerts: &[Alert]) -> Result<Vec<Ingested>, Error> {
+        let now = self.ports.clock.now();
+        let mut results = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let ingested = self.book.ingest_alert(alert, now);
+            if let Some(id) = ingested.incident_id() {
+                self.changed.insert(id.clone());
+                if !matches!(ingested, Ingested::Duplicate(_)) {
+                    self.ports.events.publish(EngineEvent::AlertNew {
+                        fingerprint: alert.fingerprint.clone(),
+                        alert_name: alert.name().map(str::to_owned),
+                        incident_id: id.to_string(),
+                    });
+                }
+            }
+            self.publish_ingested(&ingested);
+            results.push(ingested);
+        }
+        self.persist().await.map_err(Error::Store)?;
+        Ok(results)
+    }
+
+    /// Acknowledges an incident on behalf of `actor` and persists it.
+    pub async fn acknowledge(
+        &mut self,
+        id: &IncidentId,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Incident, Error> {
+        let now = self.ports.clock.now();
+        let incident = self.book.acknowledge(id, actor, note, now)?.clone();
+        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
+            .await?;
+        Ok(incident)
+    }
+
+    /// Resolves an incident on behalf of `actor` and persists it.
+    pub async fn resolve(
+        &mut self,
+        id: &IncidentId,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Incident, Error> {
+        let now = self.ports.clock.now();
+        let incident = self.book.resolve(id, actor, note, now)?.clone();
+        self.finish_healing(id);
+        self.updated(
+            id,
+            EngineEvent::IncidentResolved(Box::new(incident.clone())),
+        )
+        .await?;
+        Ok(incident)
+    }
+
+    /// Assigns an incident and persists it.
+    pub async fn assign(
+        &mut self,
+        id: &IncidentId,
+        assignee: &str,
+        actor: &str,
+    ) -> Result<Incident, Error> {
+        let now = self.ports.clock.now();
+        let incident = self.book.assign(id, assignee, actor, now)?.clone();
+        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
+            .await?;
+        Ok(incident)
+    }
+
+    /// Adds a note and persists it.
+    pub async fn add_note(
+        &mut self,
+        id: &IncidentId,
+        actor: &str,
+        text: &str,
+    ) -> Result<Incident, Error> {
+        let now = self.ports.clock.now();
+        let incident = self.book.add_note(id, actor, text, now)?.clone();
+        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
+            .await?;
+        Ok(incident)
+    }
+
+    /// Links an incident to a chaos run (an expected effect) and persists it.
+    pub async fn link_chaos_run(
+        &mut self,
+        id: &IncidentId,
+        run_id: &str,
+    ) -> Result<Incident, Error> {
+        let now = self.ports.clock.now();
+        let incident = self.book.link_chaos_run(id, run_id, now)?.clone();
+        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
+            .await?;
+        Ok(incident)
+    }
+
+    async fn updated(&mut self, id: &IncidentId, event: EngineEvent) -> Result<(), Error> {
+        self.changed.insert(id.clone());
+        self.persist().await.map_err(Error::Store)?;
+        self.ports.events.publish(event);
+        Ok(())
+    }
+
+    /// Runs one pass of the loop. Never fails as a whole: what went wrong is
+    /// in the report's `errors` and published as events.
+    pub async fn tick(&mut self) -> TickReport {
+        let now = self.ports.clock.now();
+        let mut report = TickReport {
+            at: Some(now),
+            ..TickReport::default()
+        };
+        let mut observations = self.detect(now, &mut report).await;
+        match self.ports.observer.snapshot().await {
+            Ok(snapshot) => {
+                observations.extend(observe::observations(&snapshot, now));
+                self.snapshot = snapshot;
+            }
+            Err(error) => {
+                report.errors.push(format!(
+                    "cluster observer {}: {error}",
+                    self.ports.observer.info().name
+                ));
+            }
+        }
+        report.observations = observations.len();
+        let active_problems = self.classify(&observations, now, &mut report);
+        self.resolve_vanished(now, &active_problems, &mut report);
+        self.verify(now, &active_problems, &mut report).await;
+        self.heal(now, &mut report).await;
+        self.housekeeping(now);
+        if let Err(error) = self.persist().await {
+            report.errors.push(format!("incident store: {error}"));
+        }
+        self.publish_cluster_update(now);
+        report
+    }
+
+    async fn detect(&mut self, now: Timestamp, report: &mut TickReport) -> Vec<Observation> {
+        let source = self.ports.metrics.info();
+        let samples = match self.ports.metrics.scrape().await {
+            Ok(samples) => {
+                self.ports
+                    .events
+                    .publish(EngineEvent::SourceStatus(SourceStatus {
+                        source,
+                        up: true,
+                        error: None,
+                        at: now,
+                    }));
+                samples
+            }
+            Err(error) => {
+                report.errors.push(error.to_string());
+                self.ports
+                    .events
+                    .publish(EngineEvent::SourceStatus(SourceStatus {
+                        source,
+                        up: false,
+                        error: Some(error.to_string()),
+                        at: now,
+                    }));
+                return Vec::new();
+            }
+        };
+        report.samples = samples.len();
+        let mut observations = Vec::new();
+        for sample in &samples {
+            let detection = match self.bank.observe_series(
+                &sample.metric,
+                &sample.labels,
+                sample.timestamp,
+                sample.value,
+            ) {
+                Ok(detection) => detection,
+                // Rejected values and a full bank are counted by the bank.
+                Err(_) => continue,
+            };
+            let key = crate::detect::SeriesKey::new(&sample.metric, &sample.labels);
+            let was_anomalous = self.anomalous_series.contains(key.as_str());
+            if detection.is_anomaly {
+                report.anomalies += 1;
+                if !was_anomalous {
+                    self.anomalous_series.insert(key.as_str().to_owned());
+                }
+            } else if was_anomalous {
+                self.anomalous_series.remove(key.as_str());
+            } else {
+                continue;
+            }
+            let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
+                (Some(namespace), Some(pod)) => ResourceRef::pod(namespace, pod),
+                _ => ResourceRef::cluster_scoped(ResourceKind::Series, key.as_str()),
+            };
+            let mut observation = Observation::new(
+                sample.timestamp,
+                resource,
+                Reading::Anomaly(AnomalyReading {
+                    metric: sample.metric.clone(),
+                    labels: sample.labels.clone(),
+                    value: sample.value,
+                    score: detection.score,
+                    z: detection.z,
+                    direction: detection.direction,
+                }),
+            );
+            if let Some(service) = sample.labels.get("service") {
+                observation = observation.with_service(service);
+            }
+            observations.push(observation);
+        }
+        observations
+    }
+
+    /// Classifies and updates incidents; returns the (category, workload)
+    /// pairs with a problem raised this tick.
+    fn classify(
+        &mut self,
+        observations: &[Observation],
+        now: Timestamp,
+        report: &mut TickReport,
+    ) -> HashSet<(Category, String)> {
+        let mut active = HashSet::new();
+        for observation in observations {
+            for classification in self.classifier.observe(observation) {
+                if let Classification::Raised(signal) = &classification {
+                    active.insert((
+                        signal.category,
+                        observe::workload_of(&self.snapshot, &signal.resource),
+                    ));
+                }
+                let ingested = self.book.ingest(&classification, now);
+                match &ingested {
+                    Ingested::Opened(_) | Ingested::Reopened(_) => report.opened += 1,
+                    Ingested::AutoResolved(id) => {
+                        report.resolved += 1;
+                        self.settle_resolved(id, now);
+                    }
+                    _ => {}
+                }
+                if let Some(id) = ingested.incident_id()
+                    && !matches!(ingested, Ingested::Duplicate(_))
+                {
+                    self.changed.insert(id.clone());
+                }
+                self.publish_ingested(&ingested);
+            }
+        }
+        active
+    }
+
+    /// An incident resolved by its source while an action awaited
+    /// verification was healed by that action.
+    fn settle_resolved(&mut self, id: &IncidentId, now: Timestamp) {
+        if let Some(index) = self.pending.iter().position(|p| &p.incident == id) {
+            let pending = self.pending.swap_remove(index);
+            self.conclude(pending, true, now);
+        }
+    }
+
+    /// Cluster incidents about a pod that no longer exists, and whose
+    /// workload shows no such problem any more, are resolved: nothing is
+    /// left to heal or to clear them.
+    fn resolve_vanished(
+        &mut self,
+        now: Timestamp,
+        active_problems: &HashSet<(Category, String)>,
+        report: &mut TickReport,
+    ) {
+        if self.snapshot.taken_at.is_none() {
+            return;
+        }
+        let vanished: Vec<IncidentId> = self
+            .book
+            .incidents()
+            .filter(|i| i.is_active() && i.source == IncidentSource::Cluster)
+            .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
+            .filter_map(|i| {
+                let resource = i.resource.as_ref()?;
+                let [kind, namespace, name] = resource.identity();
+                let gone = kind == "pod" && self.snapshot.pod(namespace, name).is_none();
+                let workload = format!("deployment/{namespace}/{}", i.service.as_deref()?);
+                (gone && !active_problems.contains(&(i.category, workload))).then(|| i.id.clone())
+            })
+            .collect();
+        for id in vanished {
+            if self
+                .book
+                .resolve(&id, SYSTEM_ACTOR, Some("the pod no longer exists"), now)
+                .is_ok()
+            {
+                report.resolved += 1;
+                self.changed.insert(id.clone());
+                self.finish_healing(&id);
+                if let Some(incident) = self.book.get(&id) {
+                    self.ports
+                        .events
+                        .publish(EngineEvent::IncidentResolved(Box::new(incident.clone())));
+                }
+            }
+        }
+    }
+
+    async fn verify(
+        &mut self,
+        now: Timestamp,
+        active_problems: &HashSet<(Category, String)>,
+        report: &mut TickReport,
+    ) {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.due <= now);
+        self.pending = waiting;
+        for pending in due {
+            let still_active = self
+                .book
+                .get(&pending.incident)
+                .is_some_and(Incident::is_active);
+            let healed = !still_active
+                || !active_problems.contains(&(pending.category, pending.workload.clone()));
+            if healed && still_active {
+                report.resolved += 1;
+            }
+            if let Some(escalation) = self.conclude(pending, healed, now) {
+                self.escalate(escalation, now, report).await;
+            }
+        }
+    }
+
+    /// Records the verification of `pending`; returns an escalation to carry
+    /// out when the action did not help.
+    fn conclude(
+        &mut self,
+        pending: PendingVerification,
+        healed: bool,
+        now: Timestamp,
+    ) -> Option<(IncidentId, String)> {
+        if let Some(permit) = pending.permit {
+            self.lock_budget().release(permit);
+        }
+        let outcome = if healed {
+            HealingOutcome::Healed
+        } else {
+            HealingOutcome::NotHealed
+        };
+        self.record(&pending.incident, &pending.planned, outcome, now);
+        let id = pending.incident;
+        if healed {
+            let action = pending.planned.action.name();
+            let still_active = self.book.get(&id).is_some_and(Incident::is_active);
+            let result = if still_active {
+                self.book
+                    .resolve_by_healing(&id, &format!("{action} healed the incident"), now)
+                    .map(|_| ())
+            } else {
+                self.book.mark_resolved_by_healing(&id)
+            };
+            if result.is_ok()
+                && let Some(incident) = self.book.get(&id)
+            {
+                self.ports
+                    .events
+                    .publish(EngineEvent::IncidentResolved(Box::new(incident.clone())));
+            }
+            self.finish_healing(&id);
+            None
+        } else {
+            self.planner.advance(id.as_str());
+            Some((
+                id,
+                format!(
+                    "{} did not heal the incident",
+                    pending.planned.action.name()
+                ),
+            ))
+        }
+    }
+
+    /// Raises severity and notifies the escalation channel; the next action
+    /// of the rule is planned on the next pass.
+    async fn escalate(
+        &mut self,
+        (id, reason): (IncidentId, String),
+        now: Timestamp,
+        report: &mut TickReport,
+    ) {
+        let channel = self.planner.config().escalation_channel.clone();
+        let Ok(incident) = self.book.escalate_severity(&id, &reason, &channel, now) else {
+            return;
+        };
+        let notification = Notification {
+            channel,
+            subject: format!("[{}] {}", incident.severity, incident.title),
+            body: format!("Incident {id}: {reason}; trying the next action."),
+        };
+        let incident = incident.clone();
+        self.changed.insert(id.clone());
+        if let Err(error) = self.ports.notifier.notify(&notification).await {
+            report.errors.push(error.to_string());
+        }
+        self.ports
+            .events
+            .publish(EngineEvent::IncidentUpdated(Box::new(incident)));
+    }
+
+    fn finish_healing(&mut self, id: &IncidentId) {
+        self.planner.finish(id.as_str());
+        self.leaders.retain(|_, leader| leader != id);
+        self.last_denial.remove(id);
+    }
+
+    async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
+        let candidates: Vec<Incident> = self
+            .book
+            .incidents()
+            .filter(|i| i.is_active() && !i.escalated && !i.is_expected())
+            .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
+            .cloned()
+            .collect();
+        for incident in candidates {
+            let subject = self.subject_of(&incident);
+            let workload = match &incident.resource {
+                Some(resource) => observe::workload_of(&self.snapshot, resource),
+                None => format!("incident/{}", incident.id),
+            };
+            let leader = self
+                .leaders
+                .entry((incident.category, workload.clone()))
+                .or_insert_with(|| incident.id.clone());
+            if *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active) {
+                continue;
+            }
+            *leader = incident.id.clone();
+            match self.planner.plan(&subject, &self.snapshot, now) {
+                Decision::Act(planned) => {
+                    self.act(&incident, planned, workload, now, report).await;
+                }
+                Decision::Deny(denial) => self.deny(&incident.id, None, &denial, now, report),
+                Decision::Escalate {
+                    reason,
+                    notification,
+                } => {
+                    let channel = notification.channel.clone();
+                    if self
+                        .book
+                        .escalate(&incident.id, &reason.to_string(), &channel, now)
+                        .is_ok()
+                    {
+                        report.escalated += 1;
+                        self.changed.insert(incident.id.clone());
+                        if let Err(error) = self.ports.notifier.notify(&notification).await {
+                            report.errors.push(error.to_string());
+                        }
+                        if let Some(escalated) = self.book.get(&incident.id) {
+                            self.ports
+                                .events
+                                .publish(EngineEvent::IncidentEscalated(Box::new(
+                                    escalated.clone(),
+                                )));
+                        }
+                    }
+                }
+                Decision::NoMatchingRule | Decision::AwaitingHuman => {}
+            }
+        }
+    }
+
+    async fn act(
+        &mut self,
+        incident: &Incident,
+        planned: PlannedAction,
+        workload: String,
+        now: Timestamp,
+        report: &mut TickReport,
+    ) {
+        let acquired = match &planned.disruption {
+            Some(request) if !planned.dry_run => Some(self.lock_budget().try_acquire(request, now)),
+            _ => None,
+        };
+        let permit = match acquired {
+            Some(Ok(permit)) => Some(permit),
+            Some(Err(denial)) => {
+                self.deny(
+                    &incident.id,
+                    Some(&planned),
+                    &Denial::Budget(denial),
+                    now,
+                    report,
+                );
+                return;
+            }
+            None => None,
+        };
+        self.last_denial.remove(&incident.id);
+        self.planner
+            .record_attempt(incident.id.as_str(), &planned, now);
+        report.actions += 1;
+        let result = self.execute(&planned).await;
+        match result {
+            Ok(summary) => {
+                let outcome = if planned.dry_run {
+                    HealingOutcome::DryRun { summary }
+                } else {
+                    HealingOutcome::Executed { summary }
+                };
+                self.record(&incident.id, &planned, outcome, now);
+                if planned.dry_run {
+                    // Nothing changed, so there is nothing to verify; the
+                    // next step is planned after the cooldown.
+                    self.planner.advance(incident.id.as_str());
+                    return;
+                }
+                let settle =
+                    SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
+                self.pending.push(PendingVerification {
+                    incident: incident.id.clone(),
+                    due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
+                    planned,
+                    permit,
+                    category: incident.category,
+                    workload,
+                });
+            }
+            Err(error) => {
+                if let Some(permit) = permit {
+                    self.lock_budget().release(permit);
+                }
+                self.record(
+                    &incident.id,
+                    &planned,
+                    HealingOutcome::Failed {
+                        error: error.clone(),
+                    },
+                    now,
+                );
+                self.planner.advance(incident.id.as_str());
+                let reason = format!("{} failed: {error}", planned.action.name());
+                self.escalate((incident.id.clone(), reason), now, report)
+                    .await;
+            }
+        }
+    }
+
+    async fn execute(&self, planned: &PlannedAction) -> Result<String, String> {
+        match &planned.remediation {
+            Remediation::Cluster(action) => self
+                .ports
+                .actuator
+                .execute(action, planned.dry_run)
+                .await
+                .map(|r| r.summary)
+                .map_err(|e| e.to_string()),
+            Remediation::Notify(notification) => {
+                if planned.dry_run {
+                    return Ok(format!("would notify {}", notification.channel));
+                }
+                self.ports
+                    .notifier
+                    .notify(notification)
+                    .await
+                    .map(|()| format!("notified {}", notification.channel))
+                    .map_err(|e| e.to_string())
+            }
+            Remediation::Script(script) => {
+                let runner = self
+                    .ports
+                    .scripts
+                    .as_ref()
+                    .ok_or("no script runner is configured")?;
+                if planned.dry_run {
+                    return Ok(format!("would run {}", script.program));
+                }
+                let outcome = runner.run(script).await.map_err(|e| e.to_string())?;
+                match outcome.exit_code {
+                    Some(0) => Ok(format!("{} exited 0", script.program)),
+                    code => Err(format!(
+                        "{} exited with {code:?}: {}",
+                        script.program, outcome.output_tail
+                    )),
+                }
+            }
+            Remediation::RollbackTraffic { namespace, service } => {
+                let traffic = self
+                    .ports
+                    .traffic
+                    .as_ref()
+                    .ok_or("no traffic control is configured")?;
+                if planned.dry_run {
+                    return Ok(format!("would roll {namespace}/{service} back to stable"));
+                }
+                traffic
+                    .rollback(namespace, service)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn deny(
+        &mut self,
+        id: &IncidentId,
+        planned: Option<&PlannedAction>,
+        denial: &Denial,
+        now: Timestamp,
+        report: &mut TickReport,
+    ) {
+        let reason = denial.to_string();
+        if self.last_denial.get(id) == Some(&reason) {
+            return;
+        }
+        self.last_denial.insert(id.clone(), reason.clone());
+        report.denied += 1;
+        let (rule, action, target) = match planned {
+            Some(p) => (
+                p.rule.clone(),
+                p.action.name().to_owned(),
+                p.remediation.target(),
+            ),
+            None => match denial {
+                Denial::Cooldown {
+                    rule,
+                    action,
+                    target,
+                    ..
+                } => (rule.clone(), action.clone(), target.clone()),
+                _ => (String::new(), String::new(), String::new()),
+            },
+        };
+        let outcome = HealingOutcome::Denied { reason };
+        let step = HealingStep {
+            rule: &rule,
+            action: &action,
+            target: &target,
+        };
+        if self
+            .book
+            .record_healing(id, step, outcome.clone(), now)
+            .is_ok()
+        {
+            self.changed.insert(id.clone());
+        }
+        self.push_history(ActionRecord {
+            at: now,
+            incident_id: id.to_string(),
+            rule,
+            action,
+            target,
+            dry_run: false,
+            outcome,
+        });
+    }
+
+    fn record(
+        &mut self,
+        id: &IncidentId,
+        planned: &PlannedAction,
+        outcome: HealingOutcome,
+        now: Timestamp,
+    ) {
+        let target = planned.remediation.target();
+        let step = HealingStep {
+            rule: &planned.rule,
+            action: planned.action.name(),
+            target: &target,
+        };
+        if self
+            .book
+            .record_healing(id, step, outcome.clone(), now)
+            .is_ok()
+        {
+            self.changed.insert(id.clone());
+        }
+        self.ports
+            .events
+            .publish(EngineEvent::Healing(HealingEvent {
+                incident_id: id.to_string(),
+                rule: planned.rule.clone(),
+                action: planned.action.name().to_owned(),
+                target: target.clone(),
+                outcome: outcome.clone(),
+                at: now,
+            }));
+        self.push_history(ActionRecord {
+            at: now,
+            incident_id: id.to_string(),
+            rule: planned.rule.clone(),
+            action: planned.action.name().to_owned(),
+            target,
+            dry_run: planned.dry_run,
+            outcome,
+        });
+    }
+
+    fn push_history(&mut self, record: ActionRecord) {
+        if self.history.len() == ACTION_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(record);
+    }
+
+    fn subject_of(&self, incident: &Incident) -> Subject {
+        let mut subject = Subject::new(
+            incident.id.as_str(),
+            incident.category,
+            incident.severity,
+            incident.title.clone(),
+        );
+        subject.namespace = incident.namespace.clone();
+        subject.service = incident.service.clone();
+        subject.labels = incident.labels.clone();
+        if let Some(resource) = &incident.resource {
+            subject.namespace = subject.namespace.or_else(|| resource.namespace.clone());
+            match resource.kind {
+                ResourceKind::Pod => {
+                    let [_, namespace, name] = resource.identity();
+                    let pod = self.snapshot.pod(namespace, name);
+                    subject.pod = Some(resource.name.clone());
+                    subject.deployment = pod.and_then(|p| p.deployment()).map(str::to_owned);
+                    subject.node = pod
+                        .and_then(|p| p.node.clone())
+                        .or_else(|| resource.node.clone());
+                }
+                ResourceKind::Deployment => subject.deployment = Some(resource.name.clone()),
+                ResourceKind::Node => subject.node = Some(resource.name.clone()),
+                _ => {}
+            }
+        }
+        subject
+    }
+
+    fn housekeeping(&mut self, now: Timestamp) {
+        self.bank.evict_idle(now);
+        let idle = now
+            .checked_sub(SignedDuration::from_mins(30))
+            .unwrap_or(Timestamp::MIN);
+        self.classifier.evict_idle(idle);
+    }
+
+    async fn persist(&mut self) -> Result<(), String> {
+        let changed: Vec<IncidentId> = self.changed.drain().collect();
+        for id in &changed {
+            if let Some(incident) = self.book.get(id).cloned()
+                && let Err(error) = self.ports.store.put(incident).await
+            {
+                // Keep what failed so the next pass tries again.
+                self.changed.extend(changed.iter().cloned());
+                return Err(error.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_ingested(&self, ingested: &Ingested) {
+        let event = match ingested {
+            Ingested::Opened(id) | Ingested::Reopened(id) => self
+                .book
+                .get(id)
+                .map(|i| EngineEvent::IncidentOpened(Box::new(i.clone()))),
+            Ingested::Recurred(id) => self
+                .book
+                .get(id)
+                .map(|i| EngineEvent::IncidentUpdated(Box::new(i.clone()))),
+            Ingested::AutoResolved(id) => self
+                .book
+                .get(id)
+                .map(|i| EngineEvent::IncidentResolved(Box::new(i.clone()))),
+            Ingested::Duplicate(_) | Ingested::Ignored(_) => None,
+        };
+        if let Some(event) = event {
+            self.ports.events.publish(event);
+        }
+    }
+
+    fn publish_cluster_update(&self, now: Timestamp) {
+        let snapshot = &self.snapshot;
+        self.ports
+            .events
+            .publish(EngineEvent::ClusterUpdate(ClusterSummary {
+                cluster: self.ports.observer.info(),
+                at: now,
+                nodes: snapshot.nodes.len(),
+                ready_nodes: snapshot
+                    .nodes
+                    .iter()
+                    .filter(|n| n.ready == crate::cluster::ConditionStatus::True)
+                    .count(),
+                pods: snapshot.pods.len(),
+                ready_pods: snapshot.pods.iter().filter(|p| p.is_ready()).count(),
+                active_incidents: self.book.incidents().filter(|i| i.is_active()).count(),
+            }));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,0 @@
-//! Placeholder module doc: filled in by its work stream.
