@@ -209,8 +209,7 @@ impl Pool {
             state.last_seen_ms = at_ms;
         }
         if state.len < params.min_samples {
-            push_unchecked(state, &mut chunk.values, ring, value, params);
-            recompute_if_due(state, &chunk.values, ring, params);
+            warm_up(state, &mut chunk.values, ring, value, params);
             return Some(Prepared::NotJudged);
         }
         let inverse_len = params.inverse_len(state.len);
@@ -282,6 +281,17 @@ fn push_unchecked(
     };
 }
 
+/// Learns `value` without judging it, while the ring is shorter than
+/// `min_samples` (as `WindowedZScore` does).
+#[cold]
+#[inline(never)]
+fn warm_up(state: &mut SlotState, values: &mut [f64], ring: Ring, value: f64, params: &PoolParams) {
+    push_unchecked(state, values, ring, value, params);
+    recompute_if_due(state, values, ring, params);
+}
+
+#[cold]
+#[inline(never)]
 fn push_while_filling(
     state: &mut SlotState,
     values: &mut [f64],

@@ -260,6 +260,10 @@ impl RollingStats {
         Some(old)
     }
 
+    // Out of line: it runs `capacity` times per window, and keeping it out
+    // lets the steady-state push inline into the detectors' hot loops.
+    #[cold]
+    #[inline(never)]
     fn push_while_filling(&mut self, value: f64) {
         if self.len == 0 {
             self.sums = ShiftedSums::starting_at(value);

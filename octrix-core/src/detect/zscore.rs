@@ -161,16 +161,29 @@ impl WindowedZScore {
     }
 }
 
+impl WindowedZScore {
+    /// Learns `value` without judging it, while the window is shorter than
+    /// `min_samples`; out of line to keep the steady-state path short.
+    #[cold]
+    #[inline(never)]
+    fn warm_up(&mut self, value: f64) -> Detection {
+        self.stats.push_valid(value);
+        Detection::NOT_JUDGED
+    }
+}
+
 impl Detector for WindowedZScore {
-    #[inline]
+    // Always inlined: a caller's loop over samples then keeps the detector's
+    // state in registers and the verdict out of memory; the rare paths are
+    // out of line, so the inlined body stays short.
+    #[inline(always)]
     fn observe(&mut self, value: f64) -> Result<Detection, Error> {
         if let Err(error) = check_value(value) {
             self.rejected += 1;
             return Err(error);
         }
         if self.stats.len() < usize::from(self.min_samples) {
-            self.stats.push_valid(value);
-            return Ok(Detection::NOT_JUDGED);
+            return Ok(self.warm_up(value));
         }
         let (mean, variance) = self.stats.checked_mean_and_variance();
         let detection = judge(&VerdictInputs {
