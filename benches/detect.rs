@@ -10,8 +10,9 @@
 //!   a plain scalar loop doing the bank's per-series work without its
 //!   abstractions (to tell the cost of the work from the cost of the code).
 //!
-//! Detector outputs go through `black_box` whole, so that no part of a
-//! verdict the caller would use is optimised away.
+//! Every loop folds the outputs it produces into what it returns (anomaly
+//! count, plus a checksum of score and confidence for the detectors, of `|z|`
+//! for the references), so that no part of a verdict is optimised away.
 //!
 //! Run with `cargo bench -p octrix-benches --bench detect`; results are
 //! recorded in `docs/benchmarks.md`.
@@ -21,7 +22,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use octrix_core::detect::{
-    Detector, DetectorBank, DetectorBankConfig, SeriesId, WindowedZScore, WindowedZScoreConfig,
+    Detection, Detector, DetectorBank, DetectorBankConfig, Direction, SeriesId, WindowedZScore,
+    WindowedZScoreConfig,
 };
 use octrix_core::labels::from_pairs;
 use octrix_core::time::SignedDuration;
@@ -76,15 +78,17 @@ impl ReferenceRing {
         }
     }
 
-    /// Counts the anomalies in `samples`.
-    fn run(&mut self, samples: &[f64]) -> usize {
+    /// Counts the anomalies in `samples`, with a checksum of `|z|`.
+    fn run(&mut self, samples: &[f64]) -> (usize, f64) {
         let mut anomalies = 0;
+        let mut checksum = 0.0;
         for &x in samples {
             if self.len == WINDOW {
                 let mean = self.sum / WINDOW as f64;
                 let variance = self.sum_sq / WINDOW as f64 - mean * mean;
                 let z = (x - mean) / variance.sqrt();
                 anomalies += usize::from(z.abs() > SENSITIVITY);
+                checksum += z.abs();
             } else {
                 self.len += 1;
             }
@@ -98,8 +102,16 @@ impl ReferenceRing {
                 self.head + 1
             };
         }
-        anomalies
+        (anomalies, checksum)
     }
+}
+
+/// Folds a verdict into an anomaly count and a checksum, the way a caller
+/// reads its fields.
+fn consume(detection: &Detection, anomalies: &mut usize, checksum: &mut f64) {
+    *anomalies +=
+        usize::from(detection.is_anomaly) + usize::from(detection.direction == Direction::Above);
+    *checksum += detection.score + detection.confidence;
 }
 
 fn zscore_single_series(c: &mut Criterion) {
@@ -110,12 +122,12 @@ fn zscore_single_series(c: &mut Criterion) {
     let mut detector = WindowedZScore::new(&WindowedZScoreConfig::default()).unwrap();
     group.bench_function("windowed_zscore", |b| {
         b.iter(|| {
-            let mut anomalies = 0;
+            let (mut anomalies, mut checksum) = (0, 0.0);
             for &x in black_box(&samples) {
                 let detection = detector.observe(x).expect("finite sample");
-                anomalies += usize::from(black_box(&detection).is_anomaly);
+                consume(&detection, &mut anomalies, &mut checksum);
             }
-            anomalies
+            (anomalies, checksum)
         })
     });
 
@@ -160,9 +172,11 @@ impl ReferenceBank {
         }
     }
 
-    /// One tick: `values[series]` for every series; counts anomalies.
-    fn tick(&mut self, values: &[f64]) -> usize {
+    /// One tick: `values[series]` for every series; counts anomalies, with a
+    /// checksum of `|z|`.
+    fn tick(&mut self, values: &[f64]) -> (usize, f64) {
         let mut anomalies = 0;
+        let mut checksum = 0.0;
         let judge = self.len == WINDOW;
         let row = &mut self.ring[self.head * SERIES..(self.head + 1) * SERIES];
         for (series, &x) in values.iter().enumerate() {
@@ -172,6 +186,7 @@ impl ReferenceBank {
                 let variance = *sum_sq / WINDOW as f64 - mean * mean;
                 let z = (x - mean) / variance.sqrt();
                 anomalies += usize::from(z.abs() > SENSITIVITY);
+                checksum += z.abs();
             }
             let old = row[series];
             row[series] = x;
@@ -184,7 +199,7 @@ impl ReferenceBank {
         } else {
             self.head + 1
         };
-        anomalies
+        (anomalies, checksum)
     }
 }
 
@@ -210,7 +225,6 @@ struct PlainBank {
 }
 
 /// What a plain verdict produces, as `Detection` does.
-#[expect(dead_code, reason = "read only through black_box, like a caller would")]
 struct PlainVerdict {
     score: f64,
     z: f64,
@@ -234,9 +248,9 @@ impl PlainBank {
     }
 
     /// One tick: `values[i]` for series `ids[i]` (slot, generation).
-    fn tick(&mut self, ids: &[(u32, u32)], values: &[f64], at_ms: i64) -> usize {
+    fn tick(&mut self, ids: &[(u32, u32)], values: &[f64], at_ms: i64) -> (usize, f64) {
         let inverse_len = 1.0 / WINDOW as f64;
-        let mut anomalies = 0;
+        let (mut anomalies, mut checksum) = (0, 0.0);
         for (&(slot, generation), &x) in ids.iter().zip(values) {
             let slot = slot as usize;
             if !x.is_finite() || x.abs() > 1e150 {
@@ -281,7 +295,8 @@ impl PlainBank {
                 is_anomaly: z.abs() > SENSITIVITY,
                 confidence: (0.5 + z.abs() * 0.1).min(1.0),
             };
-            anomalies += usize::from(black_box(&verdict).is_anomaly);
+            anomalies += usize::from(verdict.is_anomaly) + usize::from(verdict.above);
+            checksum += verdict.score + verdict.confidence + 0.0 * verdict.z;
 
             let position = series.head as usize * SERIES + slot;
             let old = std::mem::replace(&mut self.ring[position], x);
@@ -298,7 +313,7 @@ impl PlainBank {
             };
             series.updates_since_recompute += 1;
         }
-        anomalies
+        (anomalies, checksum)
     }
 }
 
@@ -345,24 +360,25 @@ fn bank_tick_100k(c: &mut Criterion) {
         b.iter(|| {
             let (tick, at) = next_tick();
             let mut anomalies = 0;
+            let mut checksum = 0.0;
             for (id, &x) in ids.iter().zip(&inputs[tick % TICKS_OF_INPUT]) {
                 let detection = bank.observe(*id, at, x).expect("live series");
-                anomalies += usize::from(black_box(&detection).is_anomaly);
+                consume(&detection, &mut anomalies, &mut checksum);
             }
-            anomalies
+            (anomalies, checksum)
         })
     });
     group.bench_function("detector_bank_by_labels", |b| {
         b.iter(|| {
             let (tick, at) = next_tick();
-            let mut anomalies = 0;
+            let (mut anomalies, mut checksum) = (0, 0.0);
             for (labels, &x) in labels.iter().zip(&inputs[tick % TICKS_OF_INPUT]) {
                 let detection = bank
                     .observe_series("latency_ms", labels, at, x)
                     .expect("live series");
-                anomalies += usize::from(black_box(&detection).is_anomaly);
+                consume(&detection, &mut anomalies, &mut checksum);
             }
-            anomalies
+            (anomalies, checksum)
         })
     });
     assert_eq!(bank.len(), SERIES);

@@ -9,23 +9,14 @@
 //! moved or resized: growth allocates a new chunk and wastes at most one
 //! partly used chunk per configuration.
 
-use super::WindowedZScoreConfig;
 use super::rolling::{ShiftedSums, recompute_period};
-use super::zscore::VerdictInputs;
+use super::zscore::{VerdictInputs, judge};
+use super::{Detection, WindowedZScoreConfig};
 
 /// Values per chunk the lane count aims for: 1024 lanes at window 20.
 const TARGET_CHUNK_VALUES: usize = 20 * 1024;
 /// Most series per chunk.
 const MAX_LANES: usize = 1024;
-
-/// What [`Pool::prepare`] found for a sample of a live series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Prepared {
-    /// The window is long enough: judge the sample from these.
-    Judge(VerdictInputs),
-    /// The window is still shorter than `min_samples`.
-    NotJudged,
-}
 
 /// The per-series state kept next to its ring buffer: 56 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -178,20 +169,21 @@ impl Pool {
         true
     }
 
-    /// Takes what judging the finite `value` needs from the window of series
-    /// (`slot`, `generation`), then adds `value` to the window and records
-    /// `at_ms` as the series' last sample; `None` if the series is not live.
+    /// Judges the finite `value` for series (`slot`, `generation`) at
+    /// `at_ms` against its window, then adds `value` to the window and
+    /// records `at_ms` as the series' last sample; `None` if the series is
+    /// not live.
     ///
     /// The steps and their order are those of [`super::WindowedZScore`], so
     /// that a series of the bank gives the same results, bit for bit.
     #[inline]
-    pub(crate) fn prepare(
+    pub(crate) fn observe(
         &mut self,
         slot: u32,
         generation: u32,
         at_ms: i64,
         value: f64,
-    ) -> Option<Prepared> {
+    ) -> Option<Detection> {
         let (chunk, lane) = self.locate(slot);
         let ring = Ring {
             lanes: self.lanes(),
@@ -210,18 +202,18 @@ impl Pool {
         }
         if state.len < params.min_samples {
             warm_up(state, &mut chunk.values, ring, value, params);
-            return Some(Prepared::NotJudged);
+            return Some(Detection::NOT_JUDGED);
         }
         let inverse_len = params.inverse_len(state.len);
         let centred = recompute_if_due(state, &chunk.values, ring, params);
-        let inputs = VerdictInputs {
+        let detection = judge(&VerdictInputs {
             value,
             mean: state.sums.mean(inverse_len),
             variance: centred * inverse_len,
             sensitivity: params.sensitivity,
-        };
+        });
         push_unchecked(state, &mut chunk.values, ring, value, params);
-        Some(Prepared::Judge(inputs))
+        Some(detection)
     }
 
     /// Bytes of storage held by this pool (rings and states of every chunk,
@@ -251,9 +243,17 @@ impl PoolParams {
         if len == self.window {
             self.inverse_window
         } else {
-            1.0 / f64::from(len)
+            inverse_of_filling_len(len)
         }
     }
+}
+
+/// `1 / len` while a ring fills. Out of line so that the compiler does not
+/// turn the branch above into a division computed on every sample.
+#[cold]
+#[inline(never)]
+fn inverse_of_filling_len(len: u32) -> f64 {
+    1.0 / f64::from(len)
 }
 
 /// Adds `value` to a series' ring, leaving the recompute decision to the
@@ -341,22 +341,6 @@ fn recompute(state: &mut SlotState, values: &[f64], ring: Ring) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Detection;
-    use crate::detect::zscore::judge;
-
-    /// What the bank does with a sample of a live series.
-    fn observe(
-        pool: &mut Pool,
-        slot: u32,
-        generation: u32,
-        at_ms: i64,
-        value: f64,
-    ) -> Option<Detection> {
-        Some(match pool.prepare(slot, generation, at_ms, value)? {
-            Prepared::Judge(inputs) => judge(&inputs),
-            Prepared::NotJudged => Detection::NOT_JUDGED,
-        })
-    }
 
     fn pool(window: usize) -> Pool {
         Pool::new(&WindowedZScoreConfig {
@@ -389,17 +373,17 @@ mod tests {
         let (b, _) = pool.allocate(0);
         assert_eq!((a, b), (0, 1));
         assert_eq!(a_generation % 2, 1);
-        assert!(observe(&mut pool, a, a_generation, 1, 1.0).is_some());
+        assert!(pool.observe(a, a_generation, 1, 1.0).is_some());
         pool.release(a);
-        assert!(observe(&mut pool, a, a_generation, 2, 1.0).is_none());
+        assert!(pool.observe(a, a_generation, 2, 1.0).is_none());
         assert!(!pool.touch(a, a_generation, 2));
         let (reused, generation) = pool.allocate(5);
         assert_eq!(reused, a);
         assert_ne!(generation, a_generation);
         assert_eq!(pool.last_seen_ms(reused, generation), Some(5));
         // An id for a slot that was never handed out is not live.
-        assert!(observe(&mut pool, 7, 1, 0, 1.0).is_none());
-        assert!(observe(&mut pool, 5000, 1, 0, 1.0).is_none());
+        assert!(pool.observe(7, 1, 0, 1.0).is_none());
+        assert!(pool.observe(5000, 1, 0, 1.0).is_none());
     }
 
     #[test]
@@ -419,9 +403,11 @@ mod tests {
         for step in 0..2000_u32 {
             let value = 1e6 + f64::from(step % 17) * 0.25 + if step % 97 == 0 { 40.0 } else { 0.0 };
             for &(other, other_generation) in &slots[..3] {
-                observe(&mut pool, other, other_generation, 0, -value);
+                pool.observe(other, other_generation, 0, -value);
             }
-            let got = observe(&mut pool, slot, generation, i64::from(step), value).unwrap();
+            let got = pool
+                .observe(slot, generation, i64::from(step), value)
+                .unwrap();
             assert_eq!(got, reference.observe(value).unwrap(), "step {step}");
         }
         assert_eq!(pool.last_seen_ms(slot, generation), Some(1999));
