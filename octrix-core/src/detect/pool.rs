@@ -266,7 +266,8 @@ fn push_unchecked(
     value: f64,
     params: &PoolParams,
 ) {
-    state.updates_since_recompute = state.updates_since_recompute.saturating_add(1);
+    // Cannot overflow: every observation checks the count first.
+    state.updates_since_recompute += 1;
     if state.len != params.window {
         push_while_filling(state, values, ring, value, params);
         return;

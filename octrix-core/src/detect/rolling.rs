@@ -244,7 +244,9 @@ impl RollingStats {
     /// [`checked_mean_and_variance`](Self::checked_mean_and_variance).
     #[inline]
     pub(crate) fn push_unchecked(&mut self, value: f64) -> Option<f64> {
-        self.updates_since_recompute = self.updates_since_recompute.saturating_add(1);
+        // Cannot overflow: every push is followed by a due-check before the
+        // next one, and that check resets the count at the period (< 2^16).
+        self.updates_since_recompute += 1;
         if !self.is_full() {
             self.push_while_filling(value);
             return None;
@@ -508,6 +510,21 @@ mod tests {
         // Only 0.1s remain; 0.1 is not exact in binary, yet the variance is.
         assert_eq!(stats.population_variance(), Some(0.0));
         assert_eq!(stats.mean(), Some(0.1));
+    }
+
+    #[test]
+    fn the_largest_window_wraps_and_recomputes() {
+        let mut stats = RollingStats::new(MAX_WINDOW).unwrap();
+        for i in 0..(MAX_WINDOW as u32 + 5_000) {
+            stats.push(f64::from(i % 1000)).unwrap();
+        }
+        assert!(stats.is_full());
+        // The window holds i % 1000 for i in 5000..70535.
+        let expected = (5_000..(MAX_WINDOW as u32 + 5_000))
+            .map(|i| f64::from(i % 1000))
+            .sum::<f64>()
+            / MAX_WINDOW as f64;
+        assert!((stats.mean().unwrap() - expected).abs() < 1e-9);
     }
 
     #[test]
