@@ -170,7 +170,9 @@ pub struct DetectorBank {
     config: DetectorBankConfig,
     idle_ttl_ms: i64,
     /// Rendered series key → id.
-    index: HashMap<Box<str>, SeriesId>,
+    // foldhash: series keys are hashed once per sample, and SipHash was a
+    // tenth of an engine tick; foldhash is seeded per map, so still DoS-resistant.
+    index: HashMap<Box<str>, SeriesId, foldhash::fast::RandomState>,
     /// One pool per distinct detector configuration; pool 0 runs `default`.
     pools: Vec<Pool>,
     /// Metric name → index in `pools`, for metrics listed in `metrics`.
@@ -204,7 +206,7 @@ impl DetectorBank {
         Ok(Self {
             config,
             idle_ttl_ms,
-            index: HashMap::new(),
+            index: HashMap::default(),
             pools,
             pool_of_metric,
             key_buffer: String::new(),

@@ -263,7 +263,7 @@ pub struct Engine {
     history: VecDeque<ActionRecord>,
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
-    anomalous_series: HashSet<String>,
+    anomalous_series: HashSet<crate::detect::SeriesId>,
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
@@ -275,6 +275,7 @@ pub struct Engine {
     /// actions over their settle window rather than at one instant.
     last_raised: HashMap<(Category, String), Timestamp>,
     snapshot: ClusterSnapshot,
+    pods: observe::PodIndex,
     changed: HashSet<IncidentId>,
 }
 
@@ -315,6 +316,7 @@ impl Engine {
             leaders: HashMap::new(),
             last_raised: HashMap::new(),
             snapshot: ClusterSnapshot::default(),
+            pods: observe::PodIndex::default(),
             changed: HashSet::new(),
         })
     }
@@ -643,6 +645,7 @@ impl Engine {
         match self.ports.observer.snapshot().await {
             Ok(snapshot) => {
                 observations.extend(observe::observations(&snapshot, now));
+                self.pods = observe::PodIndex::build(&snapshot);
                 self.snapshot = snapshot;
             }
             Err(error) => {
@@ -697,40 +700,37 @@ impl Engine {
         self.anomalies.clear();
         let mut observations = Vec::new();
         for sample in &samples {
-            let detection = match self.bank.observe_series(
-                &sample.metric,
-                &sample.labels,
-                sample.timestamp,
-                sample.value,
-            ) {
-                Ok(detection) => detection,
-                // Rejected values and a full bank are counted by the bank.
-                Err(_) => continue,
+            // Rejected values and a full bank are counted by the bank.
+            let Ok(id) = self
+                .bank
+                .resolve(&sample.metric, &sample.labels, sample.timestamp)
+            else {
+                continue;
             };
-            let key = crate::detect::SeriesKey::new(&sample.metric, &sample.labels);
-            let was_anomalous = self.anomalous_series.contains(key.as_str());
+            let Ok(detection) = self.bank.observe(id, sample.timestamp, sample.value) else {
+                continue;
+            };
             if detection.is_anomaly {
                 report.anomalies += 1;
                 self.anomalies
-                    .push((sample.metric.clone(), sample.labels.clone()));
-                if !was_anomalous {
-                    self.anomalous_series.insert(key.as_str().to_owned());
-                }
-            } else if was_anomalous {
-                self.anomalous_series.remove(key.as_str());
-            } else {
+                    .push((sample.metric.clone(), (*sample.labels).clone()));
+                self.anomalous_series.insert(id);
+            } else if !self.anomalous_series.remove(&id) {
                 continue;
             }
             let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
                 (Some(namespace), Some(pod)) => ResourceRef::pod(namespace, pod),
-                _ => ResourceRef::cluster_scoped(ResourceKind::Series, key.as_str()),
+                _ => ResourceRef::cluster_scoped(
+                    ResourceKind::Series,
+                    crate::detect::SeriesKey::new(&sample.metric, &sample.labels).as_str(),
+                ),
             };
             let mut observation = Observation::new(
                 sample.timestamp,
                 resource,
                 Reading::Anomaly(AnomalyReading {
                     metric: sample.metric.clone(),
-                    labels: sample.labels.clone(),
+                    labels: (*sample.labels).clone(),
                     value: sample.value,
                     score: detection.score,
                     z: detection.z,
@@ -759,7 +759,7 @@ impl Engine {
                 if let Classification::Raised(signal) = &classification {
                     let key = (
                         signal.category,
-                        observe::workload_of(&self.snapshot, &signal.resource),
+                        observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
                     );
                     self.last_raised.insert(key.clone(), now);
                     active.insert(key);
@@ -817,7 +817,7 @@ impl Engine {
             .filter_map(|i| {
                 let resource = i.resource.as_ref()?;
                 let [kind, namespace, name] = resource.identity();
-                let gone = kind == "pod" && self.snapshot.pod(namespace, name).is_none();
+                let gone = kind == "pod" && self.pod(namespace, name).is_none();
                 let workload = format!("deployment/{namespace}/{}", i.service.as_deref()?);
                 (gone && !active_problems.contains(&(i.category, workload))).then(|| i.id.clone())
             })
@@ -970,6 +970,10 @@ impl Engine {
         self.last_denial.remove(id);
     }
 
+    fn pod(&self, namespace: &str, name: &str) -> Option<&crate::cluster::PodState> {
+        self.pods.get(&self.snapshot, namespace, name)
+    }
+
     /// The workload an incident is about (see [`observe::workload_of`]);
     /// a pod that is gone is still known by its deployment, recorded as the
     /// incident's service.
@@ -979,39 +983,44 @@ impl Engine {
         };
         let [kind, namespace, name] = resource.identity();
         match (kind, &incident.service) {
-            ("pod", Some(service)) if self.snapshot.pod(namespace, name).is_none() => {
+            ("pod", Some(service)) if self.pod(namespace, name).is_none() => {
                 format!("deployment/{namespace}/{service}")
             }
-            _ => observe::workload_of(&self.snapshot, resource),
+            _ => observe::workload_of(&self.pods, &self.snapshot, resource),
         }
     }
 
     async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
-        let candidates: Vec<Incident> = self
+        let pending: HashSet<&IncidentId> = self.pending.iter().map(|p| &p.incident).collect();
+        let candidates: Vec<IncidentId> = self
             .book
             .incidents()
             // Expected incidents (a chaos run's effects) are healed too:
             // watching the system heal is what the experiment is for.
-            .filter(|i| i.is_active() && !i.escalated)
-            .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
-            .cloned()
+            .filter(|i| i.is_active() && !i.escalated && !pending.contains(&i.id))
+            .map(|i| i.id.clone())
             .collect();
-        for incident in candidates {
-            let workload = self.workload_of(&incident);
-            let mut subject = self.subject_of(&incident);
-            subject.case = case_key(incident.category, &workload);
+        for id in candidates {
+            let Some(incident) = self.book.get(&id) else {
+                continue;
+            };
+            let category = incident.category;
+            let workload = self.workload_of(incident);
+            let mut subject = self.subject_of(incident);
+            subject.case = case_key(category, &workload);
             let busy = self.leaders.get(&workload).is_some_and(|leader| {
-                *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active)
+                *leader != id && self.book.get(leader).is_some_and(Incident::is_active)
             });
             if busy {
                 continue;
             }
             match self.planner.plan(&subject, &self.snapshot, now) {
                 Decision::Act(planned) => {
-                    self.leaders.insert(workload.clone(), incident.id.clone());
-                    self.act(&incident, planned, workload, now, report).await;
+                    self.leaders.insert(workload.clone(), id.clone());
+                    self.act((&id, category), planned, workload, now, report)
+                        .await;
                 }
-                Decision::Deny(denial) => self.deny(&incident.id, None, &denial, now, report),
+                Decision::Deny(denial) => self.deny(&id, None, &denial, now, report),
                 Decision::Escalate {
                     reason,
                     notification,
@@ -1019,15 +1028,15 @@ impl Engine {
                     let channel = notification.channel.clone();
                     if self
                         .book
-                        .escalate(&incident.id, &reason.to_string(), &channel, now)
+                        .escalate(&id, &reason.to_string(), &channel, now)
                         .is_ok()
                     {
                         report.escalated += 1;
-                        self.changed.insert(incident.id.clone());
+                        self.changed.insert(id.clone());
                         if let Err(error) = self.ports.notifier.notify(&notification).await {
                             report.errors.push(error.to_string());
                         }
-                        if let Some(escalated) = self.book.get(&incident.id) {
+                        if let Some(escalated) = self.book.get(&id) {
                             self.ports
                                 .events
                                 .publish(EngineEvent::IncidentEscalated(Box::new(
@@ -1043,7 +1052,7 @@ impl Engine {
 
     async fn act(
         &mut self,
-        incident: &Incident,
+        (id, category): (&IncidentId, Category),
         planned: PlannedAction,
         workload: String,
         now: Timestamp,
@@ -1056,19 +1065,13 @@ impl Engine {
         let permit = match acquired {
             Some(Ok(permit)) => Some(permit),
             Some(Err(denial)) => {
-                self.deny(
-                    &incident.id,
-                    Some(&planned),
-                    &Denial::Budget(denial),
-                    now,
-                    report,
-                );
+                self.deny(id, Some(&planned), &Denial::Budget(denial), now, report);
                 return;
             }
             None => None,
         };
-        self.last_denial.remove(&incident.id);
-        let case = case_key(incident.category, &workload);
+        self.last_denial.remove(id);
+        let case = case_key(category, &workload);
         self.planner.record_attempt(&case, &planned, now);
         report.actions += 1;
         let result = self.execute(&planned).await;
@@ -1079,7 +1082,7 @@ impl Engine {
                 } else {
                     HealingOutcome::Executed { summary }
                 };
-                self.record(&incident.id, &planned, outcome, now);
+                self.record(id, &planned, outcome, now);
                 if planned.dry_run {
                     // Nothing changed, so there is nothing to verify; the
                     // next step is planned after the cooldown.
@@ -1089,12 +1092,12 @@ impl Engine {
                 let settle =
                     SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
                 self.pending.push(PendingVerification {
-                    incident: incident.id.clone(),
+                    incident: id.clone(),
                     acted_at: now,
                     due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
                     planned,
                     permit,
-                    category: incident.category,
+                    category: category,
                     workload,
                 });
             }
@@ -1103,7 +1106,7 @@ impl Engine {
                     self.budget.release(permit);
                 }
                 self.record(
-                    &incident.id,
+                    id,
                     &planned,
                     HealingOutcome::Failed {
                         error: error.clone(),
@@ -1112,8 +1115,7 @@ impl Engine {
                 );
                 self.planner.advance(&case);
                 let reason = format!("{} failed: {error}", planned.action.name());
-                self.escalate((incident.id.clone(), reason), now, report)
-                    .await;
+                self.escalate((id.clone(), reason), now, report).await;
             }
         }
     }
@@ -1290,7 +1292,7 @@ impl Engine {
             match resource.kind {
                 ResourceKind::Pod => {
                     let [_, namespace, name] = resource.identity();
-                    let pod = self.snapshot.pod(namespace, name);
+                    let pod = self.pod(namespace, name);
                     // A pod that is gone cannot be restarted; its deployment
                     // (the incident's service) can still be scaled.
                     subject.pod = pod.map(|p| p.name.clone());
