@@ -254,17 +254,16 @@ impl SqlStorage {
         in_memory: bool,
         options: &SqlStorageOptions,
     ) -> Result<Self, StorageError> {
-        if !in_memory {
-            if let Some(dir) = connect.get_filename().parent() {
-                if !dir.as_os_str().is_empty() {
-                    tokio::fs::create_dir_all(dir).await.map_err(|error| {
-                        StorageError::Unavailable(format!(
-                            "cannot create the database directory {}: {error}",
-                            dir.display()
-                        ))
-                    })?;
-                }
-            }
+        if !in_memory
+            && let Some(dir) = connect.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            tokio::fs::create_dir_all(dir).await.map_err(|error| {
+                StorageError::Unavailable(format!(
+                    "cannot create the database directory {}: {error}",
+                    dir.display()
+                ))
+            })?;
         }
         let connect = connect
             .create_if_missing(true)
