@@ -87,7 +87,10 @@ impl GroupCommitter {
 
     /// Writes `incidents` (inserting or replacing by id) and returns once
     /// they are committed, with the error of the transaction that carried
-    /// them if it failed.
+    /// them if it failed. A transaction fails as a whole, so every
+    /// submission in it gets that error, including one whose own incidents
+    /// were fine (on PostgreSQL, a string holding U+0000 is refused): the
+    /// sender retries, as Alertmanager does.
     ///
     /// Within a batch, later submissions win over earlier ones for the same
     /// incident id, as if each had been committed on its own. Dropping the

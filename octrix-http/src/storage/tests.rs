@@ -204,6 +204,7 @@ suite!(
         ids_sort_byte_wise_whatever_the_collation,
         text_search_is_per_field_and_unicode_case_insensitive,
         invalid_pages_are_rejected,
+        nul_characters_are_kept_on_sqlite_and_refused_on_postgres,
         group_commit_batches_waiting_submitters,
         group_commit_never_splits_a_submission,
         group_commit_reports_a_failed_commit_to_every_waiter,
@@ -902,6 +903,29 @@ async fn invalid_pages_are_rejected(fixture: &Fixture) {
         (page.items.len(), page.total, page.offset),
         (0, 1, usize::MAX)
     );
+}
+
+async fn nul_characters_are_kept_on_sqlite_and_refused_on_postgres(fixture: &Fixture) {
+    let storage = fixture.connect().await;
+    let mut with_nul = incident("INC-NUL", 0);
+    with_nul.title = "before\u{0}after".to_owned();
+    let outcome = storage.put_incidents(&[with_nul.clone()]).await;
+    match fixture.backend {
+        Backend::Sqlite => {
+            assert_eq!(outcome, Ok(()));
+            assert_eq!(storage.get(&with_nul.id).await.unwrap(), Some(with_nul));
+        }
+        Backend::Postgres => {
+            assert!(
+                matches!(&outcome, Err(StorageError::Unavailable(_))),
+                "{outcome:?}"
+            );
+            // Nothing of the batch was written, and the storage still works.
+            assert_eq!(storage.get(&with_nul.id).await.unwrap(), None);
+            storage.put(incident("INC-OK", 0)).await.unwrap();
+            assert_eq!(storage.list(&all(10)).await.unwrap().total, 1);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
