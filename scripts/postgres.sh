@@ -113,6 +113,9 @@ initialise() {
   local bin=$1 password=$2
   rm -rf "$DATA" "$SOCKETS"
   mkdir -p "$DATA" "$SOCKETS"
+  if is_root && ! runuser -u postgres -- test -x "$PG_DIR/.."; then
+    die "user postgres cannot reach $PG_DIR (every parent directory needs o+x)"
+  fi
   : >"$LOG"
   # The password file is read by initdb and removed at once.
   local pwfile="$PG_DIR/.pwfile"
