@@ -38,7 +38,7 @@ mod observe;
 mod ports;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,10 @@ pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
 pub use ports::{EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, TrafficControl};
 
 use crate::alert::Alert;
+use crate::chaos::{
+    ChaosConfig, ChaosController, ChaosExecutor, GuardObservation, GuardSignal, IncidentScope,
+    RunId, Scenario, ScenarioCatalog, ScenarioId, StartOptions,
+};
 use crate::classify::{
     AnomalyReading, Category, Classification, Classifier, Observation, Reading, ResourceKind,
     ResourceRef, SeverityPolicy,
@@ -76,6 +80,12 @@ pub enum Error {
     /// The incident store could not persist a change.
     #[error("incident store: {0}")]
     Store(String),
+    /// A chaos operation was refused.
+    #[error(transparent)]
+    Chaos(#[from] crate::chaos::Error),
+    /// No chaos executor is configured.
+    #[error("chaos is not available: no chaos executor is configured")]
+    ChaosUnavailable,
 }
 
 /// Everything the engine is configured with.
@@ -90,6 +100,8 @@ pub struct EngineConfig {
     pub incidents: IncidentBookConfig,
     /// Healing rules, policies and budget.
     pub healing: HealingConfig,
+    /// Chaos runs (protected namespaces, history).
+    pub chaos: ChaosConfig,
 }
 
 /// The ports the engine works through.
@@ -112,6 +124,9 @@ pub struct Ports {
     pub scripts: Option<Arc<dyn ScriptRunner>>,
     /// Who rolls canary traffic back, if anyone.
     pub traffic: Option<Arc<dyn TrafficControl>>,
+    /// Who injects chaos faults, if anyone: without one, chaos operations
+    /// fail with [`Error::ChaosUnavailable`].
+    pub chaos: Option<Arc<dyn ChaosExecutor>>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -157,7 +172,8 @@ impl Ports {
         Self {
             metrics: sim.clone(),
             observer: sim.clone(),
-            actuator: sim,
+            actuator: sim.clone(),
+            chaos: Some(Arc::new(crate::chaos::SimChaosExecutor::new(sim))),
             store: Arc::new(crate::incident::InMemoryIncidentStore::default()),
             events: Arc::new(|_event: EngineEvent| {}),
             notifier: Arc::new(RecordingNotifier::default()),
@@ -238,12 +254,16 @@ pub struct Engine {
     classifier: Classifier,
     book: IncidentBook,
     planner: Planner,
-    budget: Arc<Mutex<SafetyBudget>>,
+    /// One budget for healing and chaos alike.
+    budget: SafetyBudget,
+    chaos: Option<ChaosController>,
+    /// Anomalies detected this tick, for chaos abort guards.
+    anomalies: Vec<(String, crate::Labels)>,
     pending: Vec<PendingVerification>,
     history: VecDeque<ActionRecord>,
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
-    anomalous_series: HashSet<String>,
+    anomalous_series: HashSet<crate::detect::SeriesId>,
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
@@ -255,6 +275,7 @@ pub struct Engine {
     /// actions over their settle window rather than at one instant.
     last_raised: HashMap<(Category, String), Timestamp>,
     snapshot: ClusterSnapshot,
+    pods: observe::PodIndex,
     changed: HashSet<IncidentId>,
 }
 
@@ -269,18 +290,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine with its own safety budget.
+    /// An engine on `ports`, with the safety budget of `config.healing`
+    /// shared by healing and chaos runs.
     pub fn new(config: EngineConfig, ports: Ports) -> Result<Self, Error> {
-        let budget = Arc::new(Mutex::new(SafetyBudget::new(config.healing.budget.clone())));
-        Self::with_budget(config, ports, budget)
-    }
-
-    /// An engine drawing on a budget shared with others (chaos runs).
-    pub fn with_budget(
-        config: EngineConfig,
-        ports: Ports,
-        budget: Arc<Mutex<SafetyBudget>>,
-    ) -> Result<Self, Error> {
         config
             .healing
             .validate()
@@ -290,8 +302,12 @@ impl Engine {
             classifier: Classifier::new(config.severity)
                 .map_err(|e| Error::Config(e.to_string()))?,
             book: IncidentBook::new(config.incidents)?,
+            budget: SafetyBudget::new(config.healing.budget.clone()),
+            chaos: ports.chaos.clone().map(|executor| {
+                ChaosController::new(config.chaos, ScenarioCatalog::with_builtins(), executor)
+            }),
+            anomalies: Vec::new(),
             planner: Planner::new(config.healing),
-            budget,
             ports,
             pending: Vec::new(),
             history: VecDeque::new(),
@@ -300,6 +316,7 @@ impl Engine {
             leaders: HashMap::new(),
             last_raised: HashMap::new(),
             snapshot: ClusterSnapshot::default(),
+            pods: observe::PodIndex::default(),
             changed: HashSet::new(),
         })
     }
@@ -328,9 +345,15 @@ impl Engine {
         self.planner.set_dry_run(dry_run);
     }
 
-    /// The shared safety budget.
-    pub fn budget(&self) -> Arc<Mutex<SafetyBudget>> {
-        self.budget.clone()
+    /// The safety budget shared by healing and chaos.
+    pub fn budget(&self) -> &SafetyBudget {
+        &self.budget
+    }
+
+    /// The chaos controller (scenarios, runs, statistics), when a chaos
+    /// executor is configured.
+    pub fn chaos(&self) -> Option<&ChaosController> {
+        self.chaos.as_ref()
     }
 
     /// Actions taken or denied, oldest first (the last 10,000).
@@ -353,12 +376,6 @@ impl Engine {
         &self.ports
     }
 
-    fn lock_budget(&self) -> MutexGuard<'_, SafetyBudget> {
-        // Budget updates are single assignments; a panic elsewhere cannot
-        // leave it half-written.
-        self.budget.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Ingests alerts (an Alertmanager delivery) and persists the incidents
     /// they touch before returning, so a caller can acknowledge the delivery
     /// only once it is durable.
@@ -367,6 +384,9 @@ impl Engine {
         let mut results = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let ingested = self.book.ingest_alert(alert, now);
+            if let Ingested::Opened(id) | Ingested::Reopened(id) = &ingested {
+                self.link_to_chaos(id, now);
+            }
             if let Some(id) = ingested.incident_id() {
                 self.changed.insert(id.clone());
                 if !matches!(ingested, Ingested::Duplicate(_)) {
@@ -457,6 +477,155 @@ impl Engine {
         Ok(incident)
     }
 
+    fn chaos_mut(&mut self) -> Result<&mut ChaosController, Error> {
+        self.chaos.as_mut().ok_or(Error::ChaosUnavailable)
+    }
+
+    /// Adds a custom chaos scenario.
+    pub fn add_scenario(&mut self, scenario: Scenario) -> Result<(), Error> {
+        self.chaos_mut()?.add_scenario(scenario)?;
+        Ok(())
+    }
+
+    /// Removes a custom chaos scenario.
+    pub fn remove_scenario(&mut self, id: &ScenarioId) -> Result<Scenario, Error> {
+        Ok(self.chaos_mut()?.remove_scenario(id)?)
+    }
+
+    /// Starts a chaos run on the last observed cluster, within the safety
+    /// budget healing also draws on.
+    pub async fn start_chaos(
+        &mut self,
+        scenario: &ScenarioId,
+        options: StartOptions,
+    ) -> Result<RunId, Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos
+            .start(scenario, options, &self.snapshot, &mut self.budget, now)
+            .await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Stops a running chaos run and restores what it changed.
+    pub async fn stop_chaos(&mut self, run: RunId) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos.stop(run, &mut self.budget, now).await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Cancels a chaos run that has not started.
+    pub fn cancel_chaos(&mut self, run: RunId) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let result = self.chaos_mut()?.cancel(run, now);
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Aborts a chaos run with a reason and restores what it changed.
+    pub async fn abort_chaos(&mut self, run: RunId, reason: &str) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos.abort(run, reason, &mut self.budget, now).await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    fn publish_chaos_events(&mut self) {
+        if let Some(chaos) = self.chaos.as_mut() {
+            for event in chaos.drain_events() {
+                self.ports.events.publish(EngineEvent::Chaos(event));
+            }
+        }
+    }
+
+    /// Completes expired runs, starts due ones, and aborts runs whose guard
+    /// signals breach.
+    async fn run_chaos(&mut self, now: Timestamp) {
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        chaos.tick(&self.snapshot, &mut self.budget, now).await;
+        let guarded: Vec<(String, String)> = chaos
+            .active()
+            .iter()
+            .flat_map(|run| run.scenario.guards.iter())
+            .filter_map(|guard| match &guard.signal {
+                GuardSignal::ErrorRateAbove {
+                    namespace, service, ..
+                }
+                | GuardSignal::LatencyP99Above {
+                    namespace, service, ..
+                } => Some((namespace.clone(), service.clone())),
+                GuardSignal::Anomaly { .. } => None,
+            })
+            .collect();
+        let mut observations: Vec<GuardObservation> = self
+            .anomalies
+            .iter()
+            .map(|(metric, labels)| GuardObservation::Anomaly {
+                metric: metric.clone(),
+                labels: labels.clone(),
+            })
+            .collect();
+        for (namespace, service) in guarded {
+            let selector = crate::metrics::ServiceSelector {
+                namespace: namespace.clone(),
+                service: service.clone(),
+                version: None,
+                window_seconds: 60,
+            };
+            // Missing data does not breach a guard; the source's own status
+            // reports that it is down.
+            if let Ok(metrics) = self.ports.metrics.service_metrics(&selector).await {
+                observations.push(GuardObservation::Service {
+                    namespace,
+                    service,
+                    metrics,
+                });
+            }
+        }
+        if let Some(chaos) = self.chaos.as_mut() {
+            chaos
+                .enforce_guards(&observations, &mut self.budget, now)
+                .await;
+        }
+        self.publish_chaos_events();
+    }
+
+    /// Links a newly opened incident to the chaos runs covering what it is
+    /// about: it is an expected effect of the experiment.
+    fn link_to_chaos(&mut self, id: &IncidentId, now: Timestamp) {
+        let Some(incident) = self.book.get(id) else {
+            return;
+        };
+        let subject = self.subject_of(incident);
+        let scope = IncidentScope {
+            namespace: subject.namespace,
+            service: subject.service,
+            deployment: subject.deployment,
+            pod: incident
+                .resource
+                .as_ref()
+                .filter(|r| r.kind == ResourceKind::Pod)
+                .map(|r| r.name.clone()),
+            node: subject.node,
+        };
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        for run in chaos.runs_covering(&scope, now) {
+            if chaos.link_incident(run, id.to_string()).is_ok()
+                && self.book.link_chaos_run(id, &run.to_string(), now).is_ok()
+            {
+                self.changed.insert(id.clone());
+            }
+        }
+    }
+
     async fn updated(&mut self, id: &IncidentId, event: EngineEvent) -> Result<(), Error> {
         self.changed.insert(id.clone());
         self.persist().await.map_err(Error::Store)?;
@@ -476,6 +645,7 @@ impl Engine {
         match self.ports.observer.snapshot().await {
             Ok(snapshot) => {
                 observations.extend(observe::observations(&snapshot, now));
+                self.pods = observe::PodIndex::build(&snapshot);
                 self.snapshot = snapshot;
             }
             Err(error) => {
@@ -485,6 +655,7 @@ impl Engine {
                 ));
             }
         }
+        self.run_chaos(now).await;
         report.observations = observations.len();
         let active_problems = self.classify(&observations, now, &mut report);
         self.resolve_vanished(now, &active_problems, &mut report);
@@ -526,40 +697,40 @@ impl Engine {
             }
         };
         report.samples = samples.len();
+        self.anomalies.clear();
         let mut observations = Vec::new();
         for sample in &samples {
-            let detection = match self.bank.observe_series(
-                &sample.metric,
-                &sample.labels,
-                sample.timestamp,
-                sample.value,
-            ) {
-                Ok(detection) => detection,
-                // Rejected values and a full bank are counted by the bank.
-                Err(_) => continue,
+            // Rejected values and a full bank are counted by the bank.
+            let Ok(id) = self
+                .bank
+                .resolve(&sample.metric, &sample.labels, sample.timestamp)
+            else {
+                continue;
             };
-            let key = crate::detect::SeriesKey::new(&sample.metric, &sample.labels);
-            let was_anomalous = self.anomalous_series.contains(key.as_str());
+            let Ok(detection) = self.bank.observe(id, sample.timestamp, sample.value) else {
+                continue;
+            };
             if detection.is_anomaly {
                 report.anomalies += 1;
-                if !was_anomalous {
-                    self.anomalous_series.insert(key.as_str().to_owned());
-                }
-            } else if was_anomalous {
-                self.anomalous_series.remove(key.as_str());
-            } else {
+                self.anomalies
+                    .push((sample.metric.clone(), (*sample.labels).clone()));
+                self.anomalous_series.insert(id);
+            } else if !self.anomalous_series.remove(&id) {
                 continue;
             }
             let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
                 (Some(namespace), Some(pod)) => ResourceRef::pod(namespace, pod),
-                _ => ResourceRef::cluster_scoped(ResourceKind::Series, key.as_str()),
+                _ => ResourceRef::cluster_scoped(
+                    ResourceKind::Series,
+                    crate::detect::SeriesKey::new(&sample.metric, &sample.labels).as_str(),
+                ),
             };
             let mut observation = Observation::new(
                 sample.timestamp,
                 resource,
                 Reading::Anomaly(AnomalyReading {
                     metric: sample.metric.clone(),
-                    labels: sample.labels.clone(),
+                    labels: (*sample.labels).clone(),
                     value: sample.value,
                     score: detection.score,
                     z: detection.z,
@@ -588,14 +759,17 @@ impl Engine {
                 if let Classification::Raised(signal) = &classification {
                     let key = (
                         signal.category,
-                        observe::workload_of(&self.snapshot, &signal.resource),
+                        observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
                     );
                     self.last_raised.insert(key.clone(), now);
                     active.insert(key);
                 }
                 let ingested = self.book.ingest(&classification, now);
                 match &ingested {
-                    Ingested::Opened(_) | Ingested::Reopened(_) => report.opened += 1,
+                    Ingested::Opened(id) | Ingested::Reopened(id) => {
+                        report.opened += 1;
+                        self.link_to_chaos(id, now);
+                    }
                     Ingested::AutoResolved(id) => {
                         report.resolved += 1;
                         self.settle_resolved(id, now);
@@ -643,7 +817,7 @@ impl Engine {
             .filter_map(|i| {
                 let resource = i.resource.as_ref()?;
                 let [kind, namespace, name] = resource.identity();
-                let gone = kind == "pod" && self.snapshot.pod(namespace, name).is_none();
+                let gone = kind == "pod" && self.pod(namespace, name).is_none();
                 let workload = format!("deployment/{namespace}/{}", i.service.as_deref()?);
                 (gone && !active_problems.contains(&(i.category, workload))).then(|| i.id.clone())
             })
@@ -709,7 +883,7 @@ impl Engine {
         now: Timestamp,
     ) -> Option<(IncidentId, String)> {
         if let Some(permit) = pending.permit {
-            self.lock_budget().release(permit);
+            self.budget.release(permit);
         }
         let outcome = if healed {
             HealingOutcome::Healed
@@ -796,6 +970,10 @@ impl Engine {
         self.last_denial.remove(id);
     }
 
+    fn pod(&self, namespace: &str, name: &str) -> Option<&crate::cluster::PodState> {
+        self.pods.get(&self.snapshot, namespace, name)
+    }
+
     /// The workload an incident is about (see [`observe::workload_of`]);
     /// a pod that is gone is still known by its deployment, recorded as the
     /// incident's service.
@@ -805,37 +983,44 @@ impl Engine {
         };
         let [kind, namespace, name] = resource.identity();
         match (kind, &incident.service) {
-            ("pod", Some(service)) if self.snapshot.pod(namespace, name).is_none() => {
+            ("pod", Some(service)) if self.pod(namespace, name).is_none() => {
                 format!("deployment/{namespace}/{service}")
             }
-            _ => observe::workload_of(&self.snapshot, resource),
+            _ => observe::workload_of(&self.pods, &self.snapshot, resource),
         }
     }
 
     async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
-        let candidates: Vec<Incident> = self
+        let pending: HashSet<&IncidentId> = self.pending.iter().map(|p| &p.incident).collect();
+        let candidates: Vec<IncidentId> = self
             .book
             .incidents()
-            .filter(|i| i.is_active() && !i.escalated && !i.is_expected())
-            .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
-            .cloned()
+            // Expected incidents (a chaos run's effects) are healed too:
+            // watching the system heal is what the experiment is for.
+            .filter(|i| i.is_active() && !i.escalated && !pending.contains(&i.id))
+            .map(|i| i.id.clone())
             .collect();
-        for incident in candidates {
-            let workload = self.workload_of(&incident);
-            let mut subject = self.subject_of(&incident);
-            subject.case = case_key(incident.category, &workload);
+        for id in candidates {
+            let Some(incident) = self.book.get(&id) else {
+                continue;
+            };
+            let category = incident.category;
+            let workload = self.workload_of(incident);
+            let mut subject = self.subject_of(incident);
+            subject.case = case_key(category, &workload);
             let busy = self.leaders.get(&workload).is_some_and(|leader| {
-                *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active)
+                *leader != id && self.book.get(leader).is_some_and(Incident::is_active)
             });
             if busy {
                 continue;
             }
             match self.planner.plan(&subject, &self.snapshot, now) {
                 Decision::Act(planned) => {
-                    self.leaders.insert(workload.clone(), incident.id.clone());
-                    self.act(&incident, planned, workload, now, report).await;
+                    self.leaders.insert(workload.clone(), id.clone());
+                    self.act((&id, category), planned, workload, now, report)
+                        .await;
                 }
-                Decision::Deny(denial) => self.deny(&incident.id, None, &denial, now, report),
+                Decision::Deny(denial) => self.deny(&id, None, &denial, now, report),
                 Decision::Escalate {
                     reason,
                     notification,
@@ -843,15 +1028,15 @@ impl Engine {
                     let channel = notification.channel.clone();
                     if self
                         .book
-                        .escalate(&incident.id, &reason.to_string(), &channel, now)
+                        .escalate(&id, &reason.to_string(), &channel, now)
                         .is_ok()
                     {
                         report.escalated += 1;
-                        self.changed.insert(incident.id.clone());
+                        self.changed.insert(id.clone());
                         if let Err(error) = self.ports.notifier.notify(&notification).await {
                             report.errors.push(error.to_string());
                         }
-                        if let Some(escalated) = self.book.get(&incident.id) {
+                        if let Some(escalated) = self.book.get(&id) {
                             self.ports
                                 .events
                                 .publish(EngineEvent::IncidentEscalated(Box::new(
@@ -867,32 +1052,26 @@ impl Engine {
 
     async fn act(
         &mut self,
-        incident: &Incident,
+        (id, category): (&IncidentId, Category),
         planned: PlannedAction,
         workload: String,
         now: Timestamp,
         report: &mut TickReport,
     ) {
         let acquired = match &planned.disruption {
-            Some(request) if !planned.dry_run => Some(self.lock_budget().try_acquire(request, now)),
+            Some(request) if !planned.dry_run => Some(self.budget.try_acquire(request, now)),
             _ => None,
         };
         let permit = match acquired {
             Some(Ok(permit)) => Some(permit),
             Some(Err(denial)) => {
-                self.deny(
-                    &incident.id,
-                    Some(&planned),
-                    &Denial::Budget(denial),
-                    now,
-                    report,
-                );
+                self.deny(id, Some(&planned), &Denial::Budget(denial), now, report);
                 return;
             }
             None => None,
         };
-        self.last_denial.remove(&incident.id);
-        let case = case_key(incident.category, &workload);
+        self.last_denial.remove(id);
+        let case = case_key(category, &workload);
         self.planner.record_attempt(&case, &planned, now);
         report.actions += 1;
         let result = self.execute(&planned).await;
@@ -903,7 +1082,7 @@ impl Engine {
                 } else {
                     HealingOutcome::Executed { summary }
                 };
-                self.record(&incident.id, &planned, outcome, now);
+                self.record(id, &planned, outcome, now);
                 if planned.dry_run {
                     // Nothing changed, so there is nothing to verify; the
                     // next step is planned after the cooldown.
@@ -913,21 +1092,21 @@ impl Engine {
                 let settle =
                     SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
                 self.pending.push(PendingVerification {
-                    incident: incident.id.clone(),
+                    incident: id.clone(),
                     acted_at: now,
                     due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
                     planned,
                     permit,
-                    category: incident.category,
+                    category: category,
                     workload,
                 });
             }
             Err(error) => {
                 if let Some(permit) = permit {
-                    self.lock_budget().release(permit);
+                    self.budget.release(permit);
                 }
                 self.record(
-                    &incident.id,
+                    id,
                     &planned,
                     HealingOutcome::Failed {
                         error: error.clone(),
@@ -936,8 +1115,7 @@ impl Engine {
                 );
                 self.planner.advance(&case);
                 let reason = format!("{} failed: {error}", planned.action.name());
-                self.escalate((incident.id.clone(), reason), now, report)
-                    .await;
+                self.escalate((id.clone(), reason), now, report).await;
             }
         }
     }
@@ -1100,7 +1278,7 @@ impl Engine {
     }
 
     fn subject_of(&self, incident: &Incident) -> Subject {
-        Subject::from_incident(incident, &self.snapshot)
+        Subject::from_incident_with(incident, |namespace, name| self.pod(namespace, name))
     }
 
     fn housekeeping(&mut self, now: Timestamp) {

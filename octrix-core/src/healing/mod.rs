@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Labels;
 use crate::classify::{Category, ResourceKind, Severity};
-use crate::cluster::ClusterSnapshot;
+use crate::cluster::{ClusterSnapshot, PodState};
 use crate::incident::Incident;
 
 /// Errors of healing configuration.
@@ -142,6 +142,15 @@ impl Subject {
     /// pod that is gone cannot be restarted), its deployment comes from the
     /// snapshot, else the incident's service.
     pub fn from_incident(incident: &Incident, cluster: &ClusterSnapshot) -> Self {
+        Self::from_incident_with(incident, |namespace, name| cluster.pod(namespace, name))
+    }
+
+    /// [`from_incident`](Self::from_incident) with the pods looked up by
+    /// `pod(namespace, name)`, e.g. in an index of the snapshot.
+    pub fn from_incident_with<'a>(
+        incident: &Incident,
+        pod: impl Fn(&str, &str) -> Option<&'a PodState>,
+    ) -> Self {
         let mut subject = Subject::new(
             incident.id.as_str(),
             incident.category,
@@ -156,7 +165,7 @@ impl Subject {
             match resource.kind {
                 ResourceKind::Pod => {
                     let [_, namespace, name] = resource.identity();
-                    let pod = cluster.pod(namespace, name);
+                    let pod = pod(namespace, name);
                     // A pod that is gone cannot be restarted; its deployment
                     // (the incident's service) can still be scaled.
                     subject.pod = pod.map(|p| p.name.clone());

@@ -195,11 +195,11 @@ impl MetricSource for SimCluster {
             let Some(d) = pod.deployment.map(|d| &state.deployments[d]) else {
                 continue;
             };
-            let labels = labels::from_pairs([
+            let labels = std::sync::Arc::new(labels::from_pairs([
                 ("namespace", pod.namespace.as_str()),
                 ("pod", pod.name.as_str()),
                 ("service", d.config.name.as_str()),
-            ]);
+            ]));
             for (metric, value) in [
                 (metric_names::POD_CPU_CORES, pod.cpu_cores),
                 (metric_names::POD_MEMORY_BYTES, pod.memory_bytes),
