@@ -66,7 +66,8 @@ def test_invalid_configuration_names_the_field() -> None:
     with pytest.raises(octrix.ConfigError) as caught:
         octrix.WindowedZScore(window=1)
     assert caught.value.field == "window"
-    assert caught.value.errors == [("window", "must be between 2 and 16777216, got 1")]
+    [(field, message)] = caught.value.errors
+    assert field == "window" and message.startswith("must be between 2 and ") and message.endswith(", got 1")
     with pytest.raises(ValueError, match="min_samples"):
         octrix.WindowedZScore(window=5, min_samples=9)
 
