@@ -244,18 +244,24 @@ impl Pool {
         if at_ms > state.last_seen_ms {
             state.last_seen_ms = at_ms;
         }
-        out.z.reserve(samples.len());
+        // Local vectors: the loop's pushes then stay in registers instead of
+        // going through `out`, which the compiler cannot tell apart from the
+        // ring it writes.
+        let mut z = std::mem::take(&mut out.z);
+        let mut anomalies = std::mem::take(&mut out.anomalies);
+        let mut rejected_at = std::mem::take(&mut out.rejected);
+        z.reserve(samples.len());
         let mut rejected = 0;
         for (index, &value) in samples.iter().enumerate() {
             if check_value(value).is_err() {
-                out.z.push(f64::NAN);
-                out.rejected.push(index);
+                z.push(f64::NAN);
+                rejected_at.push(index);
                 rejected += 1;
                 continue;
             }
             if state.len < params.min_samples {
                 warm_up(state, &mut chunk.values, ring, value, params);
-                out.z.push(f64::NAN);
+                z.push(f64::NAN);
                 continue;
             }
             let inverse_len = params.inverse_len(state.len);
@@ -268,12 +274,17 @@ impl Pool {
             });
             // Only anomalies keep their full verdict: a batch of a million
             // samples holds a million z-scores, not a million detections.
-            out.z.push(detection.z);
+            z.push(detection.z);
             if detection.is_anomaly {
-                out.anomalies.push((index, detection));
+                anomalies.push((index, detection));
             }
             push_unchecked(state, &mut chunk.values, ring, value, params);
         }
+        *out = BatchDetections {
+            z,
+            anomalies,
+            rejected: rejected_at,
+        };
         Some(rejected)
     }
 
