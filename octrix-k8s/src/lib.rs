@@ -12,6 +12,8 @@
 //!   an Event per action, retries with backoff and typed errors.
 //! * [`LeaderElector`] elects one replica on a `coordination.k8s.io/v1` Lease;
 //!   [`KubeActuator::with_leader`] makes only the leader act.
+//! * [`NoMetricSource`] lets the engine run on the Kubernetes API alone,
+//!   without Prometheus.
 //! * [`K8sConfig`] is the `[kubernetes]` section of Octrix's configuration
 //!   file.
 //! * [`rbac`] lists every API operation the crate performs; the
@@ -48,6 +50,7 @@ pub mod client;
 pub mod config;
 pub mod convert;
 pub mod leader;
+pub mod metrics;
 pub mod observer;
 pub mod rbac;
 pub mod routing;
@@ -57,5 +60,6 @@ pub use chaos::{ChaosExecutorConfig, KubeChaosExecutor};
 pub use client::{Connection, connect};
 pub use config::K8sConfig;
 pub use leader::{LeaderElector, LeaseConfig};
+pub use metrics::NoMetricSource;
 pub use observer::{KubeObserver, ObserverConfig};
 pub use routing::{KubeRoutingApplier, RoutingError};
