@@ -980,6 +980,62 @@ async fn the_deployed_cluster_role_is_enough() {
         .stop()
         .await
         .expect("release with the deployed role");
+
+    // Chaos with the deployed role: a partition, a stress Job and a pod failure.
+    create_pod(&client, &ns, "web-3", &node, json!({})).await;
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
+    let service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}
+    }))
+    .expect("service");
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create service");
+    let executor = chaos_executor(&deployed);
+    let web3 = Target::Pod {
+        namespace: ns.clone(),
+        name: "web-3".into(),
+    };
+    for (run, parameters, target) in [
+        (
+            20,
+            Parameters::NetworkPartition {
+                duration_seconds: 60,
+                direction: PartitionDirection::From,
+            },
+            Target::Service {
+                namespace: ns.clone(),
+                name: "web".into(),
+            },
+        ),
+        (
+            21,
+            Parameters::MemoryStress {
+                duration_seconds: 60,
+                memory_mb: 64,
+            },
+            web3.clone(),
+        ),
+        (
+            22,
+            Parameters::PodFailure {
+                duration_seconds: 60,
+            },
+            web3.clone(),
+        ),
+    ] {
+        let injection = executor
+            .inject(&plan(run, parameters.clone(), vec![target]))
+            .await
+            .unwrap_or_else(|e| panic!("{parameters:?}: {e}"));
+        executor
+            .revert(&injection)
+            .await
+            .unwrap_or_else(|e| panic!("revert {parameters:?}: {e}"));
+    }
+    assert!(pods.get_opt("web-3").await.expect("get").is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
