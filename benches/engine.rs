@@ -26,8 +26,11 @@ fn engine_tick(c: &mut Criterion) {
     let sim = Arc::new(
         SimCluster::new(SimConfig::large(1_000, 10_000), clock.clone()).expect("valid sim"),
     );
-    let mut engine = Engine::new(EngineConfig::default(), Ports::simulated(sim, clock.clone()))
-        .expect("valid engine");
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        Ports::simulated(sim, clock.clone()),
+    )
+    .expect("valid engine");
     // Fill the detector windows so the measured ticks judge every sample.
     for _ in 0..25 {
         clock.advance(SignedDuration::from_secs(15));
