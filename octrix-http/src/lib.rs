@@ -55,6 +55,7 @@ pub mod openapi;
 mod schemas;
 pub mod state;
 pub mod storage;
+pub mod unwired;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
