@@ -25,6 +25,9 @@
 //! * [`sim`]: a seeded, clock-driven simulated cluster behind the ports.
 //! * [`time`]: the [`Clock`] port and timestamps.
 //! * [`labels`]: label sets and series keys.
+//! * [`routing`]: traffic rules, Istio manifests, canaries, weighted picking
+//!   and load balancing.
+//! * [`resilience`]: circuit breakers with a per-service registry.
 
 pub mod alert;
 pub mod classify;
@@ -35,6 +38,8 @@ pub mod healing;
 pub mod incident;
 pub mod labels;
 pub mod metrics;
+pub mod resilience;
+pub mod routing;
 pub mod sim;
 pub mod time;
 

@@ -182,7 +182,7 @@ impl Pool {
         };
         let Chunk { values, states } = self.chunks.get_mut(chunk)?;
         let state = states.get_mut(lane)?;
-        if generation % 2 == 0 || state.generation != generation {
+        if generation.is_multiple_of(2) || state.generation != generation {
             return None;
         }
         state.last_seen_ms = state.last_seen_ms.max(at_ms);

@@ -589,10 +589,10 @@ impl Engine {
                     }
                     _ => {}
                 }
-                if let Some(id) = ingested.incident_id() {
-                    if !matches!(ingested, Ingested::Duplicate(_)) {
-                        self.changed.insert(id.clone());
-                    }
+                if let Some(id) = ingested.incident_id()
+                    && !matches!(ingested, Ingested::Duplicate(_))
+                {
+                    self.changed.insert(id.clone());
                 }
                 self.publish_ingested(&ingested);
             }
@@ -706,12 +706,12 @@ impl Engine {
             } else {
                 self.book.mark_resolved_by_healing(&id)
             };
-            if result.is_ok() {
-                if let Some(incident) = self.book.get(&id) {
-                    self.ports
-                        .events
-                        .publish(EngineEvent::IncidentResolved(Box::new(incident.clone())));
-                }
+            if result.is_ok()
+                && let Some(incident) = self.book.get(&id)
+            {
+                self.ports
+                    .events
+                    .publish(EngineEvent::IncidentResolved(Box::new(incident.clone())));
             }
             self.finish_healing(&id);
             None
@@ -968,9 +968,12 @@ impl Engine {
                 p.remediation.target(),
             ),
             None => match denial {
-                Denial::Cooldown { rule, target, .. } => {
-                    (rule.clone(), String::new(), target.clone())
-                }
+                Denial::Cooldown {
+                    rule,
+                    action,
+                    target,
+                    ..
+                } => (rule.clone(), action.clone(), target.clone()),
                 _ => (String::new(), String::new(), String::new()),
             },
         };
@@ -1087,12 +1090,12 @@ impl Engine {
     async fn persist(&mut self) -> Result<(), String> {
         let changed: Vec<IncidentId> = self.changed.drain().collect();
         for id in &changed {
-            if let Some(incident) = self.book.get(id).cloned() {
-                if let Err(error) = self.ports.store.put(incident).await {
-                    // Keep what failed so the next pass tries again.
-                    self.changed.extend(changed.iter().cloned());
-                    return Err(error.to_string());
-                }
+            if let Some(incident) = self.book.get(id).cloned()
+                && let Err(error) = self.ports.store.put(incident).await
+            {
+                // Keep what failed so the next pass tries again.
+                self.changed.extend(changed.iter().cloned());
+                return Err(error.to_string());
             }
         }
         Ok(())

@@ -117,10 +117,10 @@ fn node_observations(node: &NodeState, at: Timestamp, out: &mut Vec<Observation>
 /// resource itself.
 pub(super) fn workload_of(snapshot: &ClusterSnapshot, resource: &ResourceRef) -> String {
     let [kind, namespace, name] = resource.identity();
-    if kind == "pod" {
-        if let Some(deployment) = snapshot.pod(namespace, name).and_then(PodState::deployment) {
-            return format!("deployment/{namespace}/{deployment}");
-        }
+    if kind == "pod"
+        && let Some(deployment) = snapshot.pod(namespace, name).and_then(PodState::deployment)
+    {
+        return format!("deployment/{namespace}/{deployment}");
     }
     format!("{kind}/{namespace}/{name}")
 }

@@ -1,1 +1,419 @@
+//! Port interactions of the engine, with mockall for the actuator and
+//! hand-driven observers.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mockall::predicate::{always, eq};
+
+use super::*;
+use crate::cluster::{
+    ActionReport, ClusterAction, ClusterError, ClusterInfo, ClusterKind, ContainerState,
+    DeploymentState, PodOwner, PodPhase, PodState,
+};
+use crate::incident::{IncidentStatus, TimelineEvent};
+use crate::metrics::{
+    ClusterMetrics, NodeMetrics, PodMetrics, SeriesSample, ServiceMetrics, ServiceSelector,
+    SourceError, SourceInfo, SourceKind,
+};
+use crate::time::SignedDuration;
+use crate::{Labels, ManualClock};
+
+mockall::mock! {
+    Actuator {}
+    #[async_trait]
+    impl ClusterActuator for Actuator {
+        fn info(&self) -> ClusterInfo;
+        async fn execute(&self, action: &ClusterAction, dry_run: bool) -> Result<ActionReport, ClusterError>;
+    }
+}
+
+/// An observer the test drives by replacing the snapshot.
+#[derive(Default)]
+struct ScriptedObserver {
+    snapshot: Mutex<ClusterSnapshot>,
+}
+
+impl ScriptedObserver {
+    fn set(&self, snapshot: ClusterSnapshot) {
+        *self.snapshot.lock().unwrap() = snapshot;
+    }
+}
+
+#[async_trait]
+impl ClusterObserver for ScriptedObserver {
+    fn info(&self) -> ClusterInfo {
+        ClusterInfo {
+            name: "scripted".into(),
+            kind: ClusterKind::Simulated,
+        }
+    }
+
+    async fn snapshot(&self) -> Result<ClusterSnapshot, ClusterError> {
+        Ok(self.snapshot.lock().unwrap().clone())
+    }
+}
+
+/// A metric source with nothing to say, or down.
+struct QuietSource {
+    down: bool,
+}
+
+#[async_trait]
+impl MetricSource for QuietSource {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            name: "quiet".into(),
+            kind: SourceKind::Simulated,
+        }
+    }
+    async fn scrape(&self) -> Result<Vec<SeriesSample>, SourceError> {
+        if self.down {
+            return Err(SourceError::Unavailable {
+                source_name: "quiet".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        Ok(Vec::new())
+    }
+    async fn node_metrics(&self) -> Result<Vec<NodeMetrics>, SourceError> {
+        Ok(Vec::new())
+    }
+    async fn pod_metrics(&self, _: Option<&str>) -> Result<Vec<PodMetrics>, SourceError> {
+        Ok(Vec::new())
+    }
+    async fn cluster_metrics(&self) -> Result<ClusterMetrics, SourceError> {
+        Err(SourceError::NotFound {
+            source_name: "quiet".into(),
+            what: "cluster".into(),
+        })
+    }
+    async fn service_metrics(&self, _: &ServiceSelector) -> Result<ServiceMetrics, SourceError> {
+        Err(SourceError::NotFound {
+            source_name: "quiet".into(),
+            what: "service".into(),
+        })
+    }
+}
+
+fn pod(deployment: &str, index: u32, crashing: bool) -> PodState {
+    PodState {
+        namespace: "shop".into(),
+        name: format!("{deployment}-{index}"),
+        node: Some("node-0".into()),
+        owner: PodOwner::Deployment(deployment.into()),
+        phase: PodPhase::Running,
+        labels: Labels::new(),
+        containers: vec![ContainerState {
+            name: deployment.into(),
+            ready: !crashing,
+            // The count survives recovery, as a kubelet keeps it for the pod.
+            restart_count: 5,
+            waiting_reason: crashing.then(|| "CrashLoopBackOff".to_owned()),
+            last_termination_reason: crashing.then(|| "Error".to_owned()),
+            cpu_used_cores: 0.1,
+            cpu_limit_cores: Some(1.0),
+            memory_used_bytes: 1e8,
+            memory_limit_bytes: Some(1e9),
+        }],
+    }
+}
+
+/// Deployments of two pods; the first pod of each listed one crash-loops.
+fn cluster(deployments: &[&str], crashing: &[&str]) -> ClusterSnapshot {
+    let mut snapshot = ClusterSnapshot {
+        taken_at: Some(Timestamp::UNIX_EPOCH),
+        ..ClusterSnapshot::default()
+    };
+    for d in deployments {
+        snapshot.deployments.push(DeploymentState {
+            namespace: "shop".into(),
+            name: (*d).into(),
+            replicas: 2,
+            ready_replicas: 2 - u32::from(crashing.contains(d)),
+            labels: Labels::new(),
+        });
+        snapshot.pods.push(pod(d, 1, crashing.contains(d)));
+        snapshot.pods.push(pod(d, 2, false));
+    }
+    snapshot
+}
+
+const RULES: &str = r#"
+settle_seconds: 60
+budget: { max_concurrent: 2 }
+rules:
+  - name: crashloops
+    match: { categories: [pod-crash] }
+    cooldown_seconds: 300
+    actions:
+      - type: restart-pod
+      - type: notify
+        channel: sre
+"#;
+
+struct Harness {
+    clock: Arc<ManualClock>,
+    observer: Arc<ScriptedObserver>,
+    notifier: Arc<RecordingNotifier>,
+    events: Arc<Mutex<Vec<String>>>,
+    engine: Engine,
+}
+
+fn harness(actuator: MockActuator, rules: &str) -> Harness {
+    let clock = Arc::new(ManualClock::new(
+        Timestamp::from_second(1_700_000_000).unwrap(),
+    ));
+    let observer = Arc::new(ScriptedObserver::default());
+    let notifier = Arc::new(RecordingNotifier::default());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let ports = Ports {
+        metrics: Arc::new(QuietSource { down: false }),
+        observer: observer.clone(),
+        actuator: Arc::new(actuator),
+        store: Arc::new(crate::incident::InMemoryIncidentStore::default()),
+        events: Arc::new(move |event: EngineEvent| {
+            sink.lock().unwrap().push(event.name().to_owned())
+        }),
+        notifier: notifier.clone(),
+        scripts: None,
+        traffic: None,
+        clock: clock.clone(),
+    };
+    let config = EngineConfig {
+        healing: HealingConfig::from_yaml(rules).unwrap(),
+        ..EngineConfig::default()
+    };
+    Harness {
+        clock,
+        observer,
+        notifier,
+        events,
+        engine: Engine::new(config, ports).unwrap(),
+    }
+}
+
+fn ok_report(action: &ClusterAction, _: bool) -> Result<ActionReport, ClusterError> {
+    Ok(ActionReport {
+        dry_run: false,
+        summary: format!("done: {}", action.target()),
+        not_evicted: Vec::new(),
+    })
+}
+
+fn restart(pod: &str) -> ClusterAction {
+    ClusterAction::RestartPod {
+        namespace: "shop".into(),
+        pod: pod.into(),
+    }
+}
+
+fn outcomes(incident: &Incident) -> Vec<String> {
+    incident
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            TimelineEvent::Healing {
+                action, outcome, ..
+            } => Some(format!(
+                "{action}:{}",
+                serde_json::to_value(outcome).unwrap()["result"]
+                    .as_str()
+                    .unwrap()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_actuator_error_escalates_and_the_next_action_runs() {
+    let mut actuator = MockActuator::new();
+    actuator
+        .expect_execute()
+        .with(eq(restart("web-1")), eq(false))
+        .times(1)
+        .returning(|_, _| {
+            Err(ClusterError::Forbidden {
+                verb: "delete".into(),
+                resource: "pods".into(),
+                message: "no RBAC".into(),
+            })
+        });
+    let mut h = harness(actuator, RULES);
+    h.observer.set(cluster(&["web"], &["web"]));
+
+    let report = h.engine.tick().await;
+    assert_eq!((report.opened, report.actions), (1, 1));
+    let incident = h.engine.book().incidents().next().unwrap().clone();
+    assert_eq!(
+        incident.severity,
+        crate::Severity::High,
+        "medium raised one level"
+    );
+    assert_eq!(outcomes(&incident), ["restart-pod:failed"]);
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].channel, "oncall");
+    assert!(
+        sent[0]
+            .body
+            .contains("restart-pod failed: forbidden: cannot delete pods"),
+        "{}",
+        sent[0].body
+    );
+
+    // The next pass tries the rule's next action despite the higher severity.
+    h.clock.advance(SignedDuration::from_secs(15));
+    h.engine.tick().await;
+    let incident = h.engine.book().incidents().next().unwrap();
+    assert_eq!(
+        outcomes(incident),
+        ["restart-pod:failed", "notify:executed"]
+    );
+    assert_eq!(h.notifier.sent()[1].channel, "sre");
+}
+
+#[tokio::test]
+async fn the_budget_denies_a_third_concurrent_restart() {
+    let mut actuator = MockActuator::new();
+    actuator
+        .expect_execute()
+        .with(always(), eq(false))
+        .times(2)
+        .returning(ok_report);
+    let mut h = harness(actuator, RULES);
+    h.observer.set(cluster(&["a", "b", "c"], &["a", "b", "c"]));
+
+    let report = h.engine.tick().await;
+    assert_eq!((report.opened, report.actions, report.denied), (3, 2, 1));
+    let denied: Vec<Incident> = h
+        .engine
+        .book()
+        .incidents()
+        .filter(|i| outcomes(i) == ["restart-pod:denied"])
+        .cloned()
+        .collect();
+    assert_eq!(denied.len(), 1);
+    let TimelineEvent::Healing { outcome, .. } = &denied[0].timeline.last().unwrap().event else {
+        panic!("the denial is the last entry");
+    };
+    assert_eq!(
+        outcome,
+        &HealingOutcome::Denied {
+            reason: "safety budget: 2 disruptions already in flight (limit 2)".into()
+        }
+    );
+    assert_eq!(h.engine.budget().lock().unwrap().in_flight(), 2);
+
+    // The denial repeats every tick, but the timeline records it once.
+    h.clock.advance(SignedDuration::from_secs(15));
+    let report = h.engine.tick().await;
+    assert_eq!((report.actions, report.denied), (0, 0));
+    let again = h.engine.book().get(&denied[0].id).unwrap();
+    assert_eq!(outcomes(again).len(), 1);
+}
+
+#[tokio::test]
+async fn cooldown_holds_across_ticks() {
+    let mut actuator = MockActuator::new();
+    actuator
+        .expect_execute()
+        .with(eq(restart("web-1")), eq(false))
+        .times(2)
+        .returning(ok_report);
+    let mut h = harness(actuator, RULES);
+    let step = SignedDuration::from_secs(15);
+
+    // t=0: crash loop, restart. t=60: healthy again: verified healed.
+    h.observer.set(cluster(&["web"], &["web"]));
+    h.engine.tick().await;
+    h.observer.set(cluster(&["web"], &[]));
+    for _ in 0..4 {
+        h.clock.advance(step);
+        h.engine.tick().await;
+    }
+    let first = h.engine.book().incidents().next().unwrap().clone();
+    assert_eq!(first.status, IncidentStatus::Resolved);
+    assert!(first.resolved_by_healing);
+    assert_eq!(
+        outcomes(&first),
+        ["restart-pod:executed", "restart-pod:healed"]
+    );
+
+    // t=75: it crashes again; the restart is cooling down until t=300.
+    h.observer.set(cluster(&["web"], &["web"]));
+    let mut executed_at = None;
+    for _ in 0..20 {
+        h.clock.advance(step);
+        let report = h.engine.tick().await;
+        if report.actions == 1 {
+            executed_at = Some(h.clock.now());
+            break;
+        }
+    }
+    let start = Timestamp::from_second(1_700_000_000).unwrap();
+    assert_eq!(
+        executed_at.unwrap().duration_since(start),
+        SignedDuration::from_secs(300)
+    );
+    assert_eq!(
+        h.engine.book().incidents().len(),
+        1,
+        "the same incident reopened"
+    );
+    let incident = h.engine.book().incidents().next().unwrap();
+    assert_eq!(
+        outcomes(incident),
+        [
+            "restart-pod:executed",
+            "restart-pod:healed",
+            "restart-pod:denied",
+            "restart-pod:executed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_source_that_is_down_is_reported_not_invented() {
+    let mut actuator = MockActuator::new();
+    actuator.expect_execute().never();
+    let mut h = harness(actuator, RULES);
+    h.engine.ports.metrics = Arc::new(QuietSource { down: true });
+    let report = h.engine.tick().await;
+    assert_eq!(report.samples, 0);
+    assert_eq!(
+        report.errors,
+        ["metric source quiet is unavailable: connection refused"]
+    );
+    let events = h.events.lock().unwrap().clone();
+    assert!(events.contains(&"source:status".to_owned()));
+    assert!(events.contains(&"cluster:update".to_owned()));
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_records_without_acting() {
+    let mut actuator = MockActuator::new();
+    actuator
+        .expect_execute()
+        .with(eq(restart("web-1")), eq(true))
+        .times(1)
+        .returning(|action, _| {
+            Ok(ActionReport {
+                dry_run: true,
+                summary: format!("would delete {}", action.target()),
+                not_evicted: Vec::new(),
+            })
+        });
+    let mut h = harness(actuator, RULES);
+    h.engine.set_dry_run(true);
+    h.observer.set(cluster(&["web"], &["web"]));
+    h.engine.tick().await;
+    let incident = h.engine.book().incidents().next().unwrap();
+    assert_eq!(outcomes(incident), ["restart-pod:dry_run"]);
+    assert_eq!(h.engine.budget().lock().unwrap().in_flight(), 0);
+    let history: Vec<_> = h.engine.action_history().collect();
+    assert_eq!(history.len(), 1);
+    assert!(history[0].dry_run);
+}

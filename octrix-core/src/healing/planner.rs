@@ -44,6 +44,8 @@ pub enum Denial {
     Cooldown {
         /// The rule.
         rule: String,
+        /// The action that waits.
+        action: String,
         /// The target.
         target: String,
         /// When it may act again.
@@ -226,6 +228,7 @@ impl Planner {
             if now < until {
                 return Decision::Deny(Denial::Cooldown {
                     rule: rule.name.clone(),
+                    action: rule.actions[step].name().to_owned(),
                     target: remediation.target(),
                     until,
                 });

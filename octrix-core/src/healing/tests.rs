@@ -127,12 +127,13 @@ fn heals_step_by_step_then_escalates() {
     match planner.plan(&subject, &snapshot, at(60)) {
         Decision::Deny(Denial::Cooldown {
             rule,
+            action,
             target,
             until,
         }) => {
             assert_eq!(
-                (rule.as_str(), target.as_str(), until),
-                ("crashloops", "pod/shop/web-1", at(120))
+                (rule.as_str(), action.as_str(), target.as_str(), until),
+                ("crashloops", "restart-pod", "pod/shop/web-1", at(120))
             );
         }
         other => panic!("expected a cooldown, got {other:?}"),

@@ -1,0 +1,963 @@
+//! End-to-end tests against a real kube-apiserver (with etcd, without kubelet,
+//! scheduler or controllers), started by `scripts/test-k8s`, which sets
+//! `KUBECONFIG` (contexts `octrix-test`, an admin, and
+//! `octrix-test-unprivileged`, a user without any RBAC binding).
+//!
+//! The tests play the missing components: they create Nodes and bind pods to
+//! them, write pod and node status as a kubelet would (CrashLoopBackOff,
+//! OOMKilled, NotReady), create the ReplicaSet a Deployment controller would,
+//! and the PodDisruptionBudget status the disruption controller would.
+//! Each test works in its own namespace and on its own nodes.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use octrix_core::cluster::{
+    ClusterAction, ClusterActuator, ClusterError, ClusterKind, ClusterObserver, ClusterSnapshot,
+    ConditionStatus, PodOwner, PodPhase,
+};
+use octrix_k8s::actuator::{ActuatorConfig, KubeActuator};
+use octrix_k8s::leader::{LeaderElector, LeaseConfig};
+use octrix_k8s::observer::{KubeObserver, ObserverConfig, ObserverError};
+use serde_json::{Value, json};
+
+const UNPRIVILEGED_CONTEXT: &str = "octrix-test-unprivileged";
+const UNPRIVILEGED_USER: &str = "octrix-test-unprivileged";
+
+fn kubeconfig() -> PathBuf {
+    match std::env::var_os("KUBECONFIG") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => panic!(
+            "KUBECONFIG is not set: these tests need the test kube-apiserver; run \
+             scripts/test-k8s (it starts the server, exports KUBECONFIG and runs them)"
+        ),
+    }
+}
+
+async fn connect(context: Option<&str>) -> octrix_k8s::Connection {
+    let path = kubeconfig();
+    octrix_k8s::connect(Some(&path), context)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect with {}: {e}", path.display()))
+}
+
+/// A name unique to this run, usable as a namespace or node name.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+/// Polls `probe` until it returns `Some`, at most `timeout`.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+}
+
+/// Creates a Node and reports its status as a kubelet would.
+async fn create_node(client: &Client, name: &str, label: &str, ready: bool) -> Node {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"octrix-e2e": label}}
+    }))
+    .expect("node");
+    nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("create node");
+    set_node_ready(client, name, ready).await
+}
+
+async fn set_node_ready(client: &Client, name: &str, ready: bool) -> Node {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let (status, reason) = if ready {
+        ("True", "KubeletReady")
+    } else {
+        ("False", "KubeletNotReady")
+    };
+    let now = jiff::Timestamp::now().to_string();
+    let patch = json!({"status": {
+        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        "allocatable": {"cpu": "3500m", "memory": "7Gi", "pods": "110"},
+        "conditions": [
+            {"type": "Ready", "status": status, "reason": reason,
+             "lastHeartbeatTime": now, "lastTransitionTime": now},
+            {"type": "MemoryPressure", "status": if ready { "False" } else { "True" },
+             "lastHeartbeatTime": now, "lastTransitionTime": now},
+            {"type": "DiskPressure", "status": "False",
+             "lastHeartbeatTime": now, "lastTransitionTime": now}
+        ]
+    }});
+    nodes
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch node status")
+}
+
+/// Creates a pod bound to `node`; `extra_meta` is merged into its metadata.
+async fn create_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    node: &str,
+    extra_meta: Value,
+) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut pod = json!({
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "web"}},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "app", "image": "registry.invalid/web:1",
+                            "resources": {"limits": {"cpu": "250m", "memory": "128Mi"}}}]
+        }
+    });
+    if let (Some(meta), Some(extra)) = (pod["metadata"].as_object_mut(), extra_meta.as_object()) {
+        meta.extend(extra.clone());
+    }
+    let pod = serde_json::from_value(pod).expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod")
+}
+
+/// Reports a crash-looping, OOM-killed container as a kubelet would.
+async fn crash_loop(client: &Client, namespace: &str, name: &str, restarts: i32) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let now = jiff::Timestamp::now().to_string();
+    let patch = json!({"status": {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{
+            "name": "app", "image": "registry.invalid/web:1", "imageID": "", "ready": false,
+            "restartCount": restarts,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                                         "startedAt": now, "finishedAt": now}}
+        }]
+    }});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch pod status");
+}
+
+/// Reports a running, ready pod as a kubelet would (Pending pods are not
+/// protected by disruption budgets).
+async fn run_pod(client: &Client, namespace: &str, name: &str) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let now = jiff::Timestamp::now().to_string();
+    let patch = json!({"status": {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{
+            "name": "app", "image": "registry.invalid/web:1", "imageID": "", "ready": true,
+            "restartCount": 0, "state": {"running": {"startedAt": now}}
+        }]
+    }});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch pod status");
+}
+
+async fn events_about(client: &Client, namespace: &str, name: &str, reason: &str) -> Vec<Event> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    events
+        .list(&Default::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.reason.as_deref() == Some(reason)
+        })
+        .collect()
+}
+
+async fn snapshot_when<F>(observer: &KubeObserver, what: &str, mut ready: F) -> ClusterSnapshot
+where
+    F: FnMut(&ClusterSnapshot) -> bool,
+{
+    let start = Instant::now();
+    loop {
+        if let Ok(snapshot) = observer.snapshot().await
+            && ready(&snapshot)
+        {
+            return snapshot;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn actuator(connection: &octrix_k8s::Connection) -> KubeActuator {
+    let mut config = ActuatorConfig::new(connection.cluster_name.clone());
+    // No kubelet confirms a graceful deletion here: delete at once.
+    config.restart_grace_period_seconds = Some(0);
+    config.eviction_retry_interval = Duration::from_millis(500);
+    KubeActuator::new(connection.client.clone(), config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
+    let connection = connect(None).await;
+    let client = connection.client.clone();
+    let ns = unique("observe");
+    create_namespace(&client, &ns).await;
+    let node = unique("node");
+    create_node(&client, &node, &ns, true).await;
+
+    // The Deployment, and the ReplicaSet its controller would create.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.invalid/web:1"}]}}}
+    }))
+    .expect("deployment");
+    let deployment = deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create deployment");
+    let replica_sets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "ReplicaSet")),
+    );
+    let rs: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-5d8f", "namespace": ns, "labels": {"app": "web", "pod-template-hash": "5d8f"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                                          "uid": deployment.metadata.uid, "controller": true}]},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "5d8f"}},
+                 "template": {"metadata": {"labels": {"app": "web", "pod-template-hash": "5d8f"}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.invalid/web:1"}]}}}
+    }))
+    .expect("replica set");
+    let rs = replica_sets
+        .create(&PostParams::default(), &rs)
+        .await
+        .expect("create replica set");
+    let owned_by_rs = json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f",
+                                                  "uid": rs.metadata.uid, "controller": true}],
+                             "labels": {"app": "web", "pod-template-hash": "5d8f"}});
+    create_pod(&client, &ns, "web-5d8f-a", &node, owned_by_rs.clone()).await;
+    create_pod(&client, &ns, "web-5d8f-b", &node, owned_by_rs).await;
+    create_pod(
+        &client,
+        &ns,
+        "batch",
+        &node,
+        json!({"labels": {"app": "batch"}}),
+    )
+    .await;
+
+    let mut config = ObserverConfig::new(connection.cluster_name.clone());
+    config.namespace = Some(ns.clone());
+    config.node_label_selector = Some(format!("octrix-e2e={ns}"));
+    let observer = KubeObserver::spawn(client.clone(), config.clone());
+    assert_eq!(observer.info().kind, ClusterKind::Kubernetes);
+    observer
+        .wait_until_ready(Duration::from_secs(20))
+        .await
+        .expect("stores sync");
+
+    // The kubelet reports a crash loop after an OOM kill.
+    crash_loop(&client, &ns, "web-5d8f-a", 6).await;
+    let snapshot = snapshot_when(&observer, "the crash loop", |s| {
+        s.pod(&ns, "web-5d8f-a").is_some_and(|p| {
+            p.containers
+                .first()
+                .and_then(|c| c.waiting_reason.as_deref())
+                == Some("CrashLoopBackOff")
+        })
+    })
+    .await;
+    assert!(snapshot.taken_at.is_some());
+    let pod = snapshot.pod(&ns, "web-5d8f-a").expect("pod");
+    assert_eq!(pod.owner, PodOwner::Deployment("web".into()));
+    assert_eq!(pod.node.as_deref(), Some(node.as_str()));
+    assert_eq!(pod.phase, PodPhase::Running);
+    assert_eq!(pod.restarts(), 6);
+    let app = &pod.containers[0];
+    assert_eq!(app.last_termination_reason.as_deref(), Some("OOMKilled"));
+    assert_eq!(app.cpu_limit_cores, Some(0.25));
+    assert_eq!(app.memory_limit_bytes, Some(134_217_728.0));
+    assert!(!app.ready);
+    assert_eq!(
+        snapshot.pod(&ns, "batch").expect("bare pod").owner,
+        PodOwner::None
+    );
+    let d = snapshot.deployment(&ns, "web").expect("deployment");
+    assert_eq!((d.replicas, d.ready_replicas), (2, 0));
+    assert_eq!(snapshot.nodes.len(), 1, "node label filter");
+    let n = snapshot.node(&node).expect("node");
+    assert_eq!(n.ready, ConditionStatus::True);
+    assert_eq!(n.cpu_allocatable_cores, 3.5);
+    assert_eq!(n.memory_allocatable_bytes, 7.0 * 1024.0 * 1024.0 * 1024.0);
+
+    // A label filter hides the other pods.
+    let mut filtered = config.clone();
+    filtered.label_selector = Some("app=batch".into());
+    let batch_only = KubeObserver::spawn(client.clone(), filtered);
+    batch_only
+        .wait_until_ready(Duration::from_secs(20))
+        .await
+        .expect("filtered stores sync");
+    let s = batch_only.snapshot().await.expect("snapshot");
+    assert_eq!(
+        s.pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["batch"]
+    );
+    assert!(s.deployments.is_empty());
+
+    // The node goes NotReady under memory pressure.
+    set_node_ready(&client, &node, false).await;
+    snapshot_when(&observer, "the node NotReady", |s| {
+        s.node(&node).is_some_and(|n| {
+            n.ready == ConditionStatus::False && n.memory_pressure == ConditionStatus::True
+        })
+    })
+    .await;
+
+    let actuator = actuator(&connection);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+
+    // Dry run: validated by the server, nothing deleted, no Event.
+    let restart = ClusterAction::RestartPod {
+        namespace: ns.clone(),
+        pod: "web-5d8f-a".into(),
+    };
+    let report = actuator.execute(&restart, true).await.expect("dry run");
+    assert!(report.dry_run);
+    assert!(
+        pods.get_opt("web-5d8f-a").await.expect("get").is_some(),
+        "dry run deleted the pod"
+    );
+    assert!(
+        events_about(&client, &ns, "web-5d8f-a", "Restarted")
+            .await
+            .is_empty()
+    );
+
+    // Restart: the pod is deleted, an Event records it, the observer sees it go.
+    let report = actuator.execute(&restart, false).await.expect("restart");
+    assert_eq!(
+        report.summary,
+        format!("deleted pod {ns}/web-5d8f-a (grace period 0s)")
+    );
+    assert!(
+        pods.get_opt("web-5d8f-a").await.expect("get").is_none(),
+        "pod still there"
+    );
+    let events = events_about(&client, &ns, "web-5d8f-a", "Restarted").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reporting_controller.as_deref(), Some("octrix"));
+    assert_eq!(events[0].action.as_deref(), Some("RestartPod"));
+    snapshot_when(&observer, "the pod gone", |s| {
+        s.pod(&ns, "web-5d8f-a").is_none()
+    })
+    .await;
+    let gone = actuator
+        .execute(&restart, false)
+        .await
+        .expect_err("already deleted");
+    assert_eq!(
+        gone,
+        ClusterError::NotFound {
+            target: format!("pod/{ns}/web-5d8f-a")
+        }
+    );
+
+    // Scale: dry run changes nothing, then 2 -> 4 with an Event.
+    let scale = |replicas| ClusterAction::ScaleDeployment {
+        namespace: ns.clone(),
+        deployment: "web".into(),
+        replicas,
+    };
+    let report = actuator
+        .execute(&scale(9), true)
+        .await
+        .expect("dry run scale");
+    assert_eq!(
+        report.summary,
+        format!("would scale deployment {ns}/web from 2 to 9")
+    );
+    assert_eq!(
+        deployments.get("web").await.expect("get").spec.replicas,
+        Some(2)
+    );
+    let report = actuator.execute(&scale(4), false).await.expect("scale");
+    assert_eq!(
+        report.summary,
+        format!("scaled deployment {ns}/web from 2 to 4")
+    );
+    assert_eq!(
+        deployments.get("web").await.expect("get").spec.replicas,
+        Some(4)
+    );
+    assert_eq!(events_about(&client, &ns, "web", "Scaled").await.len(), 1);
+    snapshot_when(&observer, "4 replicas", |s| {
+        s.deployment(&ns, "web").is_some_and(|d| d.replicas == 4)
+    })
+    .await;
+
+    // Cordon: dry run leaves the node schedulable; then cordoned with an Event
+    // (in `default`, as for every cluster-scoped object); then uncordoned.
+    let nodes: Api<Node> = Api::all(client.clone());
+    let cordon = ClusterAction::CordonNode { node: node.clone() };
+    actuator
+        .execute(&cordon, true)
+        .await
+        .expect("dry run cordon");
+    let unschedulable = |n: Node| n.spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    assert!(!unschedulable(nodes.get(&node).await.expect("node")));
+    let report = actuator.execute(&cordon, false).await.expect("cordon");
+    assert_eq!(report.summary, format!("cordoned node {node}"));
+    assert!(unschedulable(nodes.get(&node).await.expect("node")));
+    assert_eq!(
+        events_about(&client, "default", &node, "Cordoned")
+            .await
+            .len(),
+        1
+    );
+    snapshot_when(&observer, "the node cordoned", |s| {
+        s.node(&node).is_some_and(|n| n.unschedulable)
+    })
+    .await;
+    let report = actuator
+        .execute(&ClusterAction::UncordonNode { node: node.clone() }, false)
+        .await
+        .expect("uncordon");
+    assert_eq!(report.summary, format!("uncordoned node {node}"));
+    assert!(!unschedulable(nodes.get(&node).await.expect("node")));
+}
+
+/// The PodDisruptionBudget API this server serves (policy/v1 from 1.21,
+/// policy/v1beta1 before).
+async fn pdb_api(client: &Client, namespace: &str) -> (Api<DynamicObject>, ApiResource) {
+    let groups = client.list_api_groups().await.expect("discovery");
+    let v1 = groups
+        .groups
+        .iter()
+        .filter(|g| g.name == "policy")
+        .flat_map(|g| &g.versions)
+        .any(|v| v.version == "v1");
+    let version = if v1 { "v1" } else { "v1beta1" };
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "policy",
+        version,
+        "PodDisruptionBudget",
+    ));
+    (
+        Api::namespaced_with(client.clone(), namespace, &resource),
+        resource,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn drain_evicts_within_disruption_budgets() {
+    let connection = connect(None).await;
+    let client = connection.client.clone();
+    let ns = unique("drain");
+    create_namespace(&client, &ns).await;
+    let node = unique("node");
+    create_node(&client, &node, &ns, true).await;
+    create_pod(&client, &ns, "free", &node, json!({})).await;
+    create_pod(
+        &client,
+        &ns,
+        "guarded",
+        &node,
+        json!({"labels": {"app": "guarded"}}),
+    )
+    .await;
+    create_pod(
+        &client,
+        &ns,
+        "exporter",
+        &node,
+        json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "exporter",
+                                    "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]}),
+    )
+    .await;
+    for pod in ["free", "guarded", "exporter"] {
+        run_pod(&client, &ns, pod).await;
+    }
+    let (pdbs, pdb_resource) = pdb_api(&client, &ns).await;
+    let pdb: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": pdb_resource.api_version, "kind": "PodDisruptionBudget",
+        "metadata": {"name": "guarded", "namespace": ns},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}
+    }))
+    .expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("create pdb");
+
+    let actuator = actuator(&connection);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let nodes: Api<Node> = Api::all(client.clone());
+    let drain = ClusterAction::DrainNode {
+        node: node.clone(),
+        timeout_seconds: 3,
+    };
+
+    // Dry run: the server validates each eviction, nothing changes.
+    let report = actuator.execute(&drain, true).await.expect("dry-run drain");
+    assert!(report.dry_run);
+    assert!(
+        pods.get_opt("free").await.expect("get").is_some(),
+        "dry run evicted"
+    );
+    assert!(
+        !nodes
+            .get(&node)
+            .await
+            .expect("node")
+            .spec
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
+        "dry run cordoned"
+    );
+
+    // The budget holds: no disruption controller has allowed any disruption.
+    let started = Instant::now();
+    let report = actuator.execute(&drain, false).await.expect("drain");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "gave up before the timeout: {report:?}"
+    );
+    assert!(
+        report
+            .summary
+            .starts_with(&format!("drained node {node}: 1 pods evicted (policy/")),
+        "{}",
+        report.summary
+    );
+    assert!(
+        report.summary.contains("1 not evicted, 1 skipped"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.not_evicted.len(), 1, "{:?}", report.not_evicted);
+    assert!(
+        report.not_evicted[0].starts_with(&format!(
+            "{ns}/guarded: not evicted before the drain timeout; refused by a disruption budget"
+        )),
+        "{}",
+        report.not_evicted[0]
+    );
+    assert!(
+        pods.get_opt("free").await.expect("get").is_none(),
+        "free pod not evicted"
+    );
+    assert!(pods.get_opt("guarded").await.expect("get").is_some());
+    assert!(
+        pods.get_opt("exporter").await.expect("get").is_some(),
+        "DaemonSet pod evicted"
+    );
+    assert_eq!(
+        nodes
+            .get(&node)
+            .await
+            .expect("node")
+            .spec
+            .and_then(|s| s.unschedulable),
+        Some(true)
+    );
+    let events = events_about(&client, "default", &node, "Drained").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+    assert!(
+        events[0]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("guarded"))
+    );
+
+    // The disruption controller's part: one disruption allowed now.
+    let current = pdbs.get("guarded").await.expect("pdb");
+    let generation = current.metadata.generation.expect("generation");
+    let status = json!({"status": {"observedGeneration": generation, "disruptionsAllowed": 1,
+                                   "currentHealthy": 1, "desiredHealthy": 0, "expectedPods": 1}});
+    pdbs.patch_status("guarded", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("pdb status");
+    let report = actuator.execute(&drain, false).await.expect("drain again");
+    assert!(report.not_evicted.is_empty(), "{:?}", report.not_evicted);
+    assert!(
+        report.summary.contains("1 pods evicted"),
+        "{}",
+        report.summary
+    );
+    assert!(pods.get_opt("guarded").await.expect("get").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn missing_rbac_is_a_typed_forbidden_error() {
+    let admin = connect(None).await;
+    let ns = unique("rbac");
+    create_namespace(&admin.client, &ns).await;
+    let node = unique("node");
+    create_node(&admin.client, &node, &ns, true).await;
+    create_pod(&admin.client, &ns, "web", &node, json!({})).await;
+
+    let unprivileged = connect(Some(UNPRIVILEGED_CONTEXT)).await;
+    let actuator = actuator(&unprivileged);
+    let err = actuator
+        .execute(&ClusterAction::CordonNode { node: node.clone() }, false)
+        .await
+        .expect_err("no RBAC");
+    match err {
+        ClusterError::Forbidden {
+            verb,
+            resource,
+            message,
+        } => {
+            assert_eq!((verb.as_str(), resource.as_str()), ("get", "nodes"));
+            assert!(message.contains(UNPRIVILEGED_USER), "{message}");
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+
+    // Allowed to read pods but not to delete them: the delete is refused.
+    let roles: Api<Role> = Api::namespaced(admin.client.clone(), &ns);
+    let role = serde_json::from_value(json!({
+        "metadata": {"name": "read-pods"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    }))
+    .expect("role");
+    roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.client.clone(), &ns);
+    let binding = serde_json::from_value(json!({
+        "metadata": {"name": "read-pods"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-pods"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": UNPRIVILEGED_USER}]
+    }))
+    .expect("binding");
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("binding");
+    let restart = ClusterAction::RestartPod {
+        namespace: ns.clone(),
+        pod: "web".into(),
+    };
+    let err = eventually("RBAC to apply", Duration::from_secs(10), || async {
+        match actuator.execute(&restart, false).await {
+            Err(ClusterError::Forbidden { verb, .. }) if verb == "get" => None,
+            other => Some(other),
+        }
+    })
+    .await
+    .expect_err("delete refused");
+    assert!(
+        matches!(&err, ClusterError::Forbidden { verb, resource, .. } if verb == "delete" && resource == "pods"),
+        "{err:?}"
+    );
+    let pods: Api<Pod> = Api::namespaced(admin.client.clone(), &ns);
+    assert!(pods.get_opt("web").await.expect("get").is_some());
+
+    // The observer cannot list: it is not ready, and says why.
+    let observer = KubeObserver::spawn(
+        unprivileged.client.clone(),
+        ObserverConfig::new(unprivileged.cluster_name.clone()),
+    );
+    let err = observer
+        .wait_until_ready(Duration::from_secs(3))
+        .await
+        .expect_err("forbidden");
+    let ObserverError::NotSynced { reason, .. } = err;
+    assert!(
+        reason.contains("watching nodes fails") && reason.contains("forbidden"),
+        "{reason}"
+    );
+    let err = observer.snapshot().await.expect_err("unavailable");
+    assert!(matches!(err, ClusterError::Unavailable { .. }), "{err:?}");
+}
+
+async fn leader_among<'a>(electors: &'a [&'a LeaderElector]) -> Option<&'a str> {
+    let leaders: Vec<_> = electors.iter().filter(|e| e.is_leader()).collect();
+    assert!(leaders.len() <= 1, "two leaders at once");
+    leaders.first().map(|e| e.identity())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn one_leader_and_takeover_after_stop_or_crash() {
+    let connection = connect(None).await;
+    let client = connection.client.clone();
+    let ns = unique("lease");
+    create_namespace(&client, &ns).await;
+    let config = |identity: &str| {
+        let mut c = LeaseConfig::new(ns.clone(), "octrix-leader", identity);
+        c.lease_duration = Duration::from_secs(3);
+        c.renew_deadline = Duration::from_secs(2);
+        c.retry_period = Duration::from_millis(250);
+        c
+    };
+    let a = LeaderElector::spawn(client.clone(), config("octrix-a")).expect("a");
+    let b = LeaderElector::spawn(client.clone(), config("octrix-b")).expect("b");
+    let first = eventually("a leader", Duration::from_secs(10), || async {
+        leader_among(&[&a, &b]).await.map(str::to_owned)
+    })
+    .await;
+    // Leadership is stable over several lease durations of renewals.
+    for _ in 0..20 {
+        assert_eq!(leader_among(&[&a, &b]).await, Some(first.as_str()));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let lease = leases.get("octrix-leader").await.expect("lease");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some(first.as_str()));
+    assert_eq!(spec.lease_duration_seconds, Some(3));
+
+    // Only the leader's actuator acts.
+    let (leader, follower) = if a.identity() == first {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let gated = actuator(&connection).with_leader(follower.subscribe());
+    let err = gated
+        .execute(
+            &ClusterAction::CordonNode {
+                node: "none".into(),
+            },
+            false,
+        )
+        .await
+        .expect_err("follower");
+    assert!(matches!(err, ClusterError::Rejected { .. }), "{err:?}");
+
+    // A stopped leader releases the lease: the other takes over at once.
+    let mut follower_changes = follower.subscribe();
+    let stopped = Instant::now();
+    leader.stop().await.expect("release");
+    eventually("the follower to lead", Duration::from_secs(3), || async {
+        follower.is_leader().then_some(())
+    })
+    .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "takeover took {:?}",
+        stopped.elapsed()
+    );
+    assert!(*follower_changes.borrow_and_update());
+    let spec = leases
+        .get("octrix-leader")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some(follower.identity()));
+    assert_eq!(spec.lease_transitions, Some(1));
+
+    // A leader that dies without releasing is replaced within the lease duration.
+    let c = LeaderElector::spawn(client.clone(), config("octrix-c")).expect("c");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!c.is_leader(), "took a held lease");
+    let crashed = Instant::now();
+    drop(follower);
+    eventually("c to lead", Duration::from_secs(8), || async {
+        c.is_leader().then_some(())
+    })
+    .await;
+    let took = crashed.elapsed();
+    // Lease duration (3 s) after the last renewal c saw, plus c's retry period and slack.
+    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
+    let spec = leases
+        .get("octrix-leader")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("octrix-c"));
+    assert_eq!(spec.lease_transitions, Some(2));
+    c.stop().await.expect("release");
+    let spec = leases
+        .get("octrix-leader")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn the_deployed_cluster_role_is_enough() {
+    const DEPLOYED_CONTEXT: &str = "octrix-test-deployed";
+    const DEPLOYED_USER: &str = "octrix-test-deployed";
+    let admin = connect(None).await;
+    let client = admin.client.clone();
+    let ns = unique("deployed");
+    create_namespace(&client, &ns).await;
+    let node = unique("node");
+    create_node(&client, &node, &ns, true).await;
+    create_pod(&client, &ns, "web-1", &node, json!({})).await;
+    create_pod(&client, &ns, "web-2", &node, json!({})).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.invalid/web:1"}]}}}
+    }))
+    .expect("deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create deployment");
+
+    // The ClusterRole of docs/deploy/, bound to a user that has nothing else.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy/clusterrole.yaml");
+    let mut role: k8s_openapi::api::rbac::v1::ClusterRole =
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("clusterrole.yaml"))
+            .expect("ClusterRole");
+    let role_name = unique("octrix");
+    role.metadata.name = Some(role_name.clone());
+    Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(client.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create ClusterRole");
+    let binding = serde_json::from_value(json!({
+        "metadata": {"name": role_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": DEPLOYED_USER}]
+    }))
+    .expect("binding");
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("create ClusterRoleBinding");
+
+    let deployed = connect(Some(DEPLOYED_CONTEXT)).await;
+    let actuator = actuator(&deployed);
+    let restart = ClusterAction::RestartPod {
+        namespace: ns.clone(),
+        pod: "web-1".into(),
+    };
+    // RBAC caches take a moment to see the new binding.
+    let report = eventually("the binding to apply", Duration::from_secs(10), || async {
+        match actuator.execute(&restart, false).await {
+            Err(ClusterError::Forbidden { .. }) => None,
+            other => Some(other),
+        }
+    })
+    .await
+    .expect("restart");
+    assert!(
+        !report.summary.contains("event not recorded"),
+        "{}",
+        report.summary
+    );
+
+    let mut config = ObserverConfig::new(deployed.cluster_name.clone());
+    config.node_label_selector = Some(format!("octrix-e2e={ns}"));
+    let observer = KubeObserver::spawn(deployed.client.clone(), config);
+    observer
+        .wait_until_ready(Duration::from_secs(20))
+        .await
+        .expect("observer syncs with the deployed role");
+    let snapshot = observer.snapshot().await.expect("snapshot");
+    assert!(snapshot.pod(&ns, "web-2").is_some());
+    assert!(snapshot.deployment(&ns, "web").is_some());
+
+    let scale = ClusterAction::ScaleDeployment {
+        namespace: ns.clone(),
+        deployment: "web".into(),
+        replicas: 3,
+    };
+    for action in [
+        scale,
+        ClusterAction::CordonNode { node: node.clone() },
+        ClusterAction::DrainNode {
+            node: node.clone(),
+            timeout_seconds: 5,
+        },
+        ClusterAction::UncordonNode { node: node.clone() },
+    ] {
+        let report = actuator
+            .execute(&action, false)
+            .await
+            .unwrap_or_else(|e| panic!("{action:?}: {e}"));
+        assert!(
+            !report.summary.contains("event not recorded"),
+            "{}",
+            report.summary
+        );
+        assert!(report.not_evicted.is_empty(), "{:?}", report.not_evicted);
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        pods.get_opt("web-2").await.expect("get").is_none(),
+        "drain evicted web-2"
+    );
+    assert_eq!(
+        events_about(&client, "default", &node, "Drained")
+            .await
+            .len(),
+        1
+    );
+
+    let mut lease = LeaseConfig::new(ns.clone(), "octrix-leader", "octrix-deployed");
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(250);
+    let elector = LeaderElector::spawn(deployed.client.clone(), lease).expect("elector");
+    eventually(
+        "leadership with the deployed role",
+        Duration::from_secs(5),
+        || async { elector.is_leader().then_some(()) },
+    )
+    .await;
+    elector
+        .stop()
+        .await
+        .expect("release with the deployed role");
+}
