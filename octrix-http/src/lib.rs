@@ -196,7 +196,7 @@ pub fn app_with_cors(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/v1/alerts", post(alerts::receive))
         .route("/alerts", post(alerts::receive))
         .route_layer(from_fn_with_state(
-            layers::RateLimit::new(limits.webhook_per_second, limits.webhook_burst),
+            state.rate_limit().clone(),
             layers::rate_limit,
         ))
         .route_layer(from_fn_with_state(

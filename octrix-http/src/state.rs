@@ -79,6 +79,7 @@ struct Inner {
     events: EventHub,
     auth: AuthConfig,
     limits: Limits,
+    rate_limit: crate::layers::RateLimit,
     cluster_note: Option<String>,
     started: Instant,
 }
@@ -156,6 +157,10 @@ impl AppState {
                 metrics: parts.metrics,
                 events,
                 auth: parts.auth,
+                rate_limit: crate::layers::RateLimit::new(
+                    parts.limits.webhook_per_second,
+                    parts.limits.webhook_burst,
+                ),
                 limits: parts.limits,
                 cluster_note: parts.cluster_note,
                 started: Instant::now(),
@@ -335,6 +340,11 @@ impl AppState {
     /// Request limits.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// The webhook's rate limit (shared by every router built on this state).
+    pub fn rate_limit(&self) -> &crate::layers::RateLimit {
+        &self.inner.rate_limit
     }
 
     /// The note on the cluster side, if any.

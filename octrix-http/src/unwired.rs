@@ -78,6 +78,9 @@ mod tests {
         assert!(error.to_string().contains("not wired"), "{error}");
         let action = ClusterAction::CordonNode { node: "n1".into() };
         assert!(cluster.execute(&action, true).await.is_err());
-        assert_eq!(ClusterObserver::info(&cluster).kind, ClusterKind::Kubernetes);
+        assert_eq!(
+            ClusterObserver::info(&cluster).kind,
+            ClusterKind::Kubernetes
+        );
     }
 }

@@ -26,7 +26,11 @@ use octrix_prom::{OctrixMetrics, PrometheusSource, PrometheusSourceConfig};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "octrix", version, about = "Octrix, a self-healing reliability engine for Kubernetes")]
+#[command(
+    name = "octrix",
+    version,
+    about = "Octrix, a self-healing reliability engine for Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -139,7 +143,8 @@ fn storage_for(config: &ServerConfig) -> anyhow::Result<(Arc<dyn Storage>, Strin
     }
     Ok((
         Arc::new(MemoryStorage::new()),
-        "in memory (the SQL storage is not in this build yet: nothing survives a restart)".to_owned(),
+        "in memory (the SQL storage is not in this build yet: nothing survives a restart)"
+            .to_owned(),
     ))
 }
 
@@ -198,7 +203,8 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
                 ..SimConfig::default()
             };
             let sim = Arc::new(
-                SimCluster::new(sim_config, clock.clone()).context("cannot build the simulated cluster")?,
+                SimCluster::new(sim_config, clock.clone())
+                    .context("cannot build the simulated cluster")?,
             );
             let ports = Ports::simulated(sim.clone(), clock.clone());
             (ports, None, Some(sim), kube_note.clone())
@@ -223,10 +229,17 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         cluster_note,
     })
     .context("cannot build the engine")?;
-    state.restore().await.map_err(|e| anyhow::anyhow!("cannot restore state: {e}"))?;
+    state
+        .restore()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot restore state: {e}"))?;
 
     let ticker = state.spawn_ticker(Duration::from_millis(config.scrape_interval_ms));
-    let retention = spawn_retention(storage.clone(), state.clock().clone(), config.retention_days);
+    let retention = spawn_retention(
+        storage.clone(),
+        state.clock().clone(),
+        config.retention_days,
+    );
 
     let address: SocketAddr = format!("{}:{}", config.host, config.port)
         .parse()
@@ -237,7 +250,10 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
 
     let kind = |real: bool| if real { "real" } else { "simulated" };
-    println!("Octrix {} is serving on http://{local}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "Octrix {} is serving on http://{local}",
+        env!("CARGO_PKG_VERSION")
+    );
     println!(
         "  metrics source: {} ({})",
         source_info.name,
@@ -255,10 +271,17 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     match &generated {
         Some((token, path, true)) => {
             println!("  admin token:    {token}");
-            println!("                  (generated now and kept in {}; it is not shown again)", path.display());
+            println!(
+                "                  (generated now and kept in {}; it is not shown again)",
+                path.display()
+            );
         }
         Some((_, path, false)) => {
-            println!("  admin token:    in {} (Authorization: Bearer $(cat {}))", path.display(), path.display());
+            println!(
+                "  admin token:    in {} (Authorization: Bearer $(cat {}))",
+                path.display(),
+                path.display()
+            );
         }
         None => println!("  tokens:         from the configuration"),
     }
