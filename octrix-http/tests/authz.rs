@@ -228,7 +228,12 @@ async fn every_endpoint_answers_each_role_as_it_should() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {cells} cells wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(cells, endpoints().len() * 4);
 }
 
