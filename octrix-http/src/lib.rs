@@ -71,7 +71,7 @@ pub use error::ApiError;
 pub use memory_storage::MemoryStorage;
 pub use state::{AppState, Limits, ServerParts};
 
-use crate::api::{alerts, healing, incidents, metrics, system};
+use crate::api::{alerts, healing, incidents, metrics, routing, system};
 use crate::auth::{Gate, Role};
 
 fn gated(state: &AppState, role: Role, router: Router<AppState>) -> Router<AppState> {
@@ -102,6 +102,8 @@ fn viewer_routes() -> Router<AppState> {
         .route("/api/v1/healing/config", get(healing::get_config))
         .route("/api/v1/healing/dry-run", get(healing::get_dry_run))
         .route("/api/v1/healing/actions", get(healing::actions))
+        .route("/api/v1/routing/rules", get(routing::list))
+        .route("/api/v1/routing/rules/{id}", get(routing::get))
 }
 
 /// The routes that act: operators and admins.
@@ -122,6 +124,7 @@ fn operator_routes() -> Router<AppState> {
             "/api/v1/healing/dry-run",
             axum::routing::put(healing::put_dry_run),
         )
+        .route("/api/v1/routing/rules/{id}/deploy", post(routing::deploy))
 }
 
 /// The routes that change rules and configuration: admins.
@@ -137,6 +140,11 @@ fn admin_routes() -> Router<AppState> {
             axum::routing::put(healing::put_config),
         )
         .route("/api/v1/incidents/export", get(incidents::export))
+        .route("/api/v1/routing/rules", post(routing::create))
+        .route(
+            "/api/v1/routing/rules/{id}",
+            axum::routing::put(routing::update).delete(routing::delete),
+        )
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{alerts, healing, incidents, metrics, system};
+use crate::api::{alerts, healing, incidents, metrics, routing, system};
 use crate::{error, events, schemas};
 
 /// The API's OpenAPI document; `ApiDoc::openapi()` builds it.
@@ -28,6 +28,8 @@ use crate::{error, events, schemas};
         healing::list_rules, healing::get_rule, healing::create_rule, healing::update_rule,
         healing::delete_rule, healing::get_config, healing::put_config, healing::get_dry_run,
         healing::put_dry_run, healing::actions,
+        routing::list, routing::get, routing::create, routing::update, routing::delete,
+        routing::deploy,
         events::sse, events::ws,
     ),
     components(schemas(
@@ -37,7 +39,8 @@ use crate::{error, events, schemas};
         schemas::SourceInfoSchema, schemas::NodeMetricsSchema, schemas::PodMetricsSchema,
         schemas::ClusterMetricsSchema, schemas::HealingRuleSchema, schemas::HealingConfigSchema,
         schemas::ActionRecordSchema,
-        events::Dropped, events::Control,
+        events::Dropped, events::Control, routing::StoredRule, routing::Deployment,
+        routing::GitOpsFile,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -46,6 +49,7 @@ use crate::{error, events, schemas};
         (name = "incidents", description = "Incidents and what people do to them"),
         (name = "alerts", description = "Alertmanager ingestion and the alerts view"),
         (name = "healing", description = "Healing rules, dry run, action history"),
+        (name = "routing", description = "Traffic rules, Istio manifests, GitOps export"),
         (name = "events", description = "Live events over WebSocket and SSE"),
     )
 )]

@@ -64,6 +64,8 @@ pub struct ServerParts {
     /// A note on the cluster side shown by `/api/v1/metrics/status` and at
     /// start-up (e.g. that the Kubernetes adapter is not wired).
     pub cluster_note: Option<String>,
+    /// Where deployed traffic rules are exported (GitOps files).
+    pub gitops_dir: Option<std::path::PathBuf>,
 }
 
 struct Inner {
@@ -81,6 +83,7 @@ struct Inner {
     limits: Limits,
     rate_limit: crate::layers::RateLimit,
     cluster_note: Option<String>,
+    gitops_dir: Option<std::path::PathBuf>,
     started: Instant,
 }
 
@@ -163,6 +166,7 @@ impl AppState {
                 ),
                 limits: parts.limits,
                 cluster_note: parts.cluster_note,
+                gitops_dir: parts.gitops_dir,
                 started: Instant::now(),
             }),
         })
@@ -206,6 +210,7 @@ impl AppState {
             metrics: OctrixMetrics::new(),
             event_capacity: 1024,
             cluster_note: None,
+            gitops_dir: None,
         })
     }
 
@@ -350,6 +355,11 @@ impl AppState {
     /// The note on the cluster side, if any.
     pub fn cluster_note(&self) -> Option<&str> {
         self.inner.cluster_note.as_deref()
+    }
+
+    /// Where deployed traffic rules are exported, if anywhere.
+    pub fn gitops_dir(&self) -> Option<&std::path::Path> {
+        self.inner.gitops_dir.as_deref()
     }
 
     /// Whether the commit task runs.

@@ -485,6 +485,12 @@ fn common_routes() -> Vec<(&'static str, &'static str)> {
         ("get", "/api/v1/healing/dry-run"),
         ("put", "/api/v1/healing/dry-run"),
         ("get", "/api/v1/healing/actions"),
+        ("get", "/api/v1/routing/rules"),
+        ("post", "/api/v1/routing/rules"),
+        ("get", "/api/v1/routing/rules/{id}"),
+        ("put", "/api/v1/routing/rules/{id}"),
+        ("delete", "/api/v1/routing/rules/{id}"),
+        ("post", "/api/v1/routing/rules/{id}/deploy"),
         ("get", "/api/v1/events/sse"),
         ("get", "/api/v1/events/ws"),
     ]
@@ -632,4 +638,94 @@ async fn readiness_names_a_failing_storage() {
     h.storage.fail(false);
     h.deliver(FIRING).await.expect(StatusCode::OK);
     assert_eq!(h.get("/api/v1/incidents", VIEWER).await.json()["total"], 1);
+}
+
+#[tokio::test]
+async fn traffic_rules_are_validated_stored_and_deployed() {
+    let h = Harness::new();
+    let rule = json!({
+        "service": "reviews", "namespace": "bookinfo",
+        "destinations": [{"subset": "v1", "labels": {"version": "v1"}, "weight": 80}, {"subset": "v2", "labels": {"version": "v2"}, "weight": 20}]
+    });
+    let created = h
+        .post_json("/api/v1/routing/rules", ADMIN, rule.clone())
+        .await;
+    created.expect(StatusCode::CREATED);
+    assert_eq!(created.json()["id"], "bookinfo.reviews");
+    assert_eq!(created.json()["deployed_at"], serde_json::Value::Null);
+    h.post_json("/api/v1/routing/rules", ADMIN, rule.clone())
+        .await
+        .expect(StatusCode::CONFLICT);
+
+    let bad = h
+        .post_json(
+            "/api/v1/routing/rules",
+            ADMIN,
+            json!({"service": "ratings", "namespace": "bookinfo",
+                   "destinations": [{"subset": "v1", "labels": {"version": "v1"}, "weight": 80}, {"subset": "v2", "labels": {"version": "v2"}, "weight": 30}]}),
+        )
+        .await;
+    bad.expect(StatusCode::BAD_REQUEST);
+    assert!(
+        bad.json()["error"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("destinations"),
+        "{}",
+        bad.text()
+    );
+
+    h.advance(60);
+    let deployed = h
+        .post_json(
+            "/api/v1/routing/rules/bookinfo.reviews/deploy",
+            OPERATOR,
+            json!({}),
+        )
+        .await;
+    deployed.expect(StatusCode::OK);
+    let deployment = deployed.json();
+    assert_eq!(deployment["rule"]["deployed_at"], "2026-11-23T09:07:40Z");
+    let files = deployment["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let vs = files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().contains("virtualservice"))
+        .unwrap();
+    assert!(vs["contents"].as_str().unwrap().contains("weight: 20"));
+    assert!(
+        deployment["applied"]
+            .as_str()
+            .unwrap()
+            .starts_with("not applied")
+    );
+
+    let listed = h.get("/api/v1/routing/rules", VIEWER).await.json();
+    assert_eq!(listed[0]["deployed_at"], "2026-11-23T09:07:40Z");
+
+    // A change makes the rule undeployed again.
+    let mut changed = rule.clone();
+    changed["destinations"][0]["weight"] = json!(50);
+    changed["destinations"][1]["weight"] = json!(50);
+    let put = h
+        .call(
+            Method::PUT,
+            "/api/v1/routing/rules/bookinfo.reviews",
+            Some(ADMIN),
+            Some(serde_json::to_vec(&changed).unwrap()),
+        )
+        .await;
+    put.expect(StatusCode::OK);
+    assert_eq!(put.json()["deployed_at"], serde_json::Value::Null);
+    h.call(
+        Method::DELETE,
+        "/api/v1/routing/rules/bookinfo.reviews",
+        Some(ADMIN),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    h.get("/api/v1/routing/rules/bookinfo.reviews", VIEWER)
+        .await
+        .expect(StatusCode::NOT_FOUND);
 }

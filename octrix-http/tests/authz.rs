@@ -48,6 +48,11 @@ fn rule() -> serde_json::Value {
     json!({"name": "restarts", "actions": [{"type": "restart-pod"}]})
 }
 
+fn traffic_rule() -> serde_json::Value {
+    json!({"service": "reviews", "namespace": "bookinfo",
+           "destinations": [{"subset": "v1", "labels": {"version": "v1"}, "weight": 90}, {"subset": "v2", "labels": {"version": "v2"}, "weight": 10}]})
+}
+
 fn endpoints() -> Vec<Endpoint> {
     use Need::*;
     use StatusCode as S;
@@ -161,6 +166,37 @@ fn endpoints() -> Vec<Endpoint> {
             S::OK,
         ),
         get("/api/v1/healing/actions", Viewer, S::OK),
+        get("/api/v1/routing/rules", Viewer, S::OK),
+        get("/api/v1/routing/rules/bookinfo.reviews", Viewer, S::OK),
+        endpoint(
+            Method::POST,
+            "/api/v1/routing/rules",
+            Some(json!({"service": "ratings", "namespace": "bookinfo",
+                        "destinations": [{"subset": "v1", "labels": {"version": "v1"}, "weight": 100}]})),
+            Admin,
+            S::CREATED,
+        ),
+        endpoint(
+            Method::PUT,
+            "/api/v1/routing/rules/bookinfo.reviews",
+            Some(traffic_rule()),
+            Admin,
+            S::OK,
+        ),
+        endpoint(
+            Method::DELETE,
+            "/api/v1/routing/rules/bookinfo.reviews",
+            None,
+            Admin,
+            S::NO_CONTENT,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/routing/rules/bookinfo.reviews/deploy",
+            None,
+            Operator,
+            S::OK,
+        ),
         // Without a WebSocket upgrade (oneshot has no connection), the
         // handler refuses with 400 after the credentials were accepted.
         get("/api/v1/events/ws", Viewer, S::BAD_REQUEST),
@@ -197,6 +233,9 @@ async fn every_endpoint_answers_each_role_as_it_should() {
             let h = Harness::new();
             h.deliver(FIRING).await.expect(StatusCode::OK);
             h.post_json("/api/v1/healing/rules", ADMIN, rule())
+                .await
+                .expect(StatusCode::CREATED);
+            h.post_json("/api/v1/routing/rules", ADMIN, traffic_rule())
                 .await
                 .expect(StatusCode::CREATED);
             let body = endpoint

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod healing;
 pub mod incidents;
 pub mod metrics;
+pub mod routing;
 pub mod system;
 
 use serde::de::DeserializeOwned;

@@ -25,6 +25,9 @@ use octrix_http::{AppState, Limits, MemoryStorage, ServerParts, SystemClock, app
 use octrix_prom::{OctrixMetrics, PrometheusSource, PrometheusSourceConfig};
 use tracing_subscriber::EnvFilter;
 
+/// How long open connections may take to finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "octrix",
@@ -227,6 +230,7 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         metrics,
         event_capacity: 1024,
         cluster_note,
+        gitops_dir: Some(config.data_dir.join("gitops")),
     })
     .context("cannot build the engine")?;
     state
@@ -288,13 +292,25 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     println!("  API document:   http://{local}/api/openapi.json");
 
     let router = app_with_cors(state, &config.cors_origins);
-    axum::serve(
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server failed")?;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    // Event streams never end by themselves: give open connections a grace
+    // period, then stop anyway.
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
     ticker.abort();
     retention.abort();
     tracing::info!("stopped");
