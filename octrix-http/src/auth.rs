@@ -340,12 +340,12 @@ impl AuthConfig {
             }
             return Ok(Some(std::borrow::Cow::Borrowed(token.trim())));
         }
-        if from == TokenFrom::HeaderOrQuery {
-            if let Some(query) = query {
-                for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-                    if name == "access_token" && !value.is_empty() {
-                        return Ok(Some(std::borrow::Cow::Owned(value.into_owned())));
-                    }
+        if from == TokenFrom::HeaderOrQuery
+            && let Some(query) = query
+        {
+            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                if name == "access_token" && !value.is_empty() {
+                    return Ok(Some(std::borrow::Cow::Owned(value.into_owned())));
                 }
             }
         }
@@ -369,21 +369,21 @@ impl AuthConfig {
                 role: entry.role,
             });
         }
-        if let Some(key) = &self.inner.jwt {
-            if token.matches('.').count() == 2 {
-                let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-                validation.set_required_spec_claims(&["exp", "sub"]);
-                return match jsonwebtoken::decode::<JwtClaims>(token, key, &validation) {
-                    Ok(data) => Ok(Principal {
-                        name: data.claims.sub,
-                        role: data.claims.role,
-                    }),
-                    Err(error) => Err(ApiError::Unauthorized(format!(
-                        "the JWT is not valid: {}",
-                        jwt_reason(&error)
-                    ))),
-                };
-            }
+        if let Some(key) = &self.inner.jwt
+            && token.matches('.').count() == 2
+        {
+            let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+            validation.set_required_spec_claims(&["exp", "sub"]);
+            return match jsonwebtoken::decode::<JwtClaims>(token, key, &validation) {
+                Ok(data) => Ok(Principal {
+                    name: data.claims.sub,
+                    role: data.claims.role,
+                }),
+                Err(error) => Err(ApiError::Unauthorized(format!(
+                    "the JWT is not valid: {}",
+                    jwt_reason(&error)
+                ))),
+            };
         }
         Err(ApiError::Unauthorized("unknown token".into()))
     }

@@ -291,13 +291,13 @@ impl ServerConfig {
                 "must be at least 100 ms",
             ));
         }
-        if let Some(url) = &self.prometheus_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
-                    "PROMETHEUS_URL",
-                    "must be an http:// or https:// URL",
-                ));
-            }
+        if let Some(url) = &self.prometheus_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "PROMETHEUS_URL",
+                "must be an http:// or https:// URL",
+            ));
         }
         if let Some(url) = &self.database_url {
             let known = ["sqlite:", "postgres://", "postgresql://"];
@@ -308,10 +308,10 @@ impl ServerConfig {
                 ));
             }
         }
-        if let Some(secret) = &self.jwt_secret {
-            if secret.len() < 16 {
-                return Err(invalid("JWT_SECRET", "must be at least 16 bytes"));
-            }
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 16
+        {
+            return Err(invalid("JWT_SECRET", "must be at least 16 bytes"));
         }
         for (i, token) in self.tokens.iter().enumerate() {
             match (&token.sha256, &token.token) {

@@ -146,10 +146,8 @@ impl EventHub {
                         }
                     )
                 });
-                if just_acknowledged {
-                    if let Some(tta) = i.time_to_acknowledge() {
-                        metrics.record_acknowledged(i.severity.as_str(), tta.as_secs_f64());
-                    }
+                if just_acknowledged && let Some(tta) = i.time_to_acknowledge() {
+                    metrics.record_acknowledged(i.severity.as_str(), tta.as_secs_f64());
                 }
             }
             EngineEvent::Healing(h) => {

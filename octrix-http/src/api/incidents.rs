@@ -60,10 +60,10 @@ fn time_range(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, ApiErro
         start: from.map(|t| parse_time("from", t)).transpose()?,
         end: to.map(|t| parse_time("to", t)).transpose()?,
     };
-    if let (Some(start), Some(end)) = (range.start, range.end) {
-        if end < start {
-            return Err(ApiError::bad_request("to", "is before from"));
-        }
+    if let (Some(start), Some(end)) = (range.start, range.end)
+        && end < start
+    {
+        return Err(ApiError::bad_request("to", "is before from"));
     }
     Ok(range)
 }
