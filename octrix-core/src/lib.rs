@@ -19,6 +19,9 @@
 //! * [`cluster`]: cluster snapshots and the observer and actuator ports.
 //! * [`engine`]: the loop tying detection, incidents and healing to the ports.
 //! * [`healing`]: healing rules, policies, the safety budget and the planner.
+//! * [`chaos`]: chaos scenarios and their catalog, safe and reversible runs
+//!   drawing on the healing safety budget, abort guards, run statistics, and
+//!   the executor port the simulator implements.
 //! * [`alert`]: alerts as they arrive from an external system such as
 //!   Alertmanager.
 //! * [`metrics`]: the [`metrics::MetricSource`] port and typed metrics.
@@ -30,6 +33,7 @@
 //! * [`resilience`]: circuit breakers with a per-service registry.
 
 pub mod alert;
+pub mod chaos;
 pub mod classify;
 pub mod cluster;
 pub mod detect;

@@ -34,8 +34,9 @@ pub struct SourceInfo {
 pub struct SeriesSample {
     /// Metric name, e.g. `container_cpu_usage_ratio`.
     pub metric: String,
-    /// The series' labels.
-    pub labels: Labels,
+    /// The series' labels, shared: a source reporting several metrics of one
+    /// object (five per pod) allocates its labels once.
+    pub labels: std::sync::Arc<Labels>,
     /// When the value was observed.
     pub timestamp: Timestamp,
     /// The observed value.

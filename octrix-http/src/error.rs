@@ -230,6 +230,16 @@ impl From<octrix_core::engine::Error> for ApiError {
                 tracing::error!(error = %message, "incident store failed");
                 Self::Unavailable("storage is unavailable".to_owned())
             }
+            E::ChaosUnavailable => Self::NotImplemented(error.to_string()),
+            E::Chaos(chaos) => {
+                use octrix_core::chaos::Error as C;
+                match chaos {
+                    C::Invalid { field, reason } => Self::bad_request(field, reason),
+                    C::Parse(message) => Self::bad_request(".", message),
+                    C::UnknownScenario(_) => Self::NotFound(chaos.to_string()),
+                    other => Self::Conflict(other.to_string()),
+                }
+            }
         }
     }
 }

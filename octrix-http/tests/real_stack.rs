@@ -278,6 +278,7 @@ async fn the_metrics_api_answers_from_a_real_prometheus() {
             notifier: Arc::new(RecordingNotifier::default()),
             scripts: None,
             traffic: None,
+            chaos: None,
             clock,
         },
         storage: Arc::new(MemoryStorage::new()),

@@ -631,7 +631,7 @@ impl MetricSource for PrometheusSource {
                 })?;
                 samples.push(SeriesSample {
                     metric: name.clone(),
-                    labels: sample.metric,
+                    labels: std::sync::Arc::new(sample.metric),
                     timestamp,
                     value: sample.value.value,
                 });

@@ -376,7 +376,7 @@ impl Classifier {
             format!(
                 "{} on {resource} is anomalous: {} is {:.1} standard deviations {} normal (score {:.2})",
                 anomaly.metric,
-                anomaly.value,
+                readable(anomaly.value),
                 anomaly.z.abs(),
                 match anomaly.direction {
                     super::Direction::Above => "above",
@@ -397,6 +397,16 @@ impl Classifier {
                 .detail("direction", anomaly.direction.as_str())
                 .detail("z", format!("{:.2}", anomaly.z)),
         ]
+    }
+}
+
+/// A value for a title: whole numbers for large magnitudes, three decimals
+/// otherwise, so that titles stay readable.
+fn readable(value: f64) -> String {
+    if value.abs() >= 1000.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
     }
 }
 

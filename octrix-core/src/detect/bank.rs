@@ -170,7 +170,9 @@ pub struct DetectorBank {
     config: DetectorBankConfig,
     idle_ttl_ms: i64,
     /// Rendered series key → id.
-    index: HashMap<Box<str>, SeriesId>,
+    // foldhash: series keys are hashed once per sample, and SipHash was a
+    // tenth of an engine tick; foldhash is seeded per map, so still DoS-resistant.
+    index: HashMap<Box<str>, SeriesId, foldhash::fast::RandomState>,
     /// One pool per distinct detector configuration; pool 0 runs `default`.
     pools: Vec<Pool>,
     /// Metric name → index in `pools`, for metrics listed in `metrics`.
@@ -204,7 +206,7 @@ impl DetectorBank {
         Ok(Self {
             config,
             idle_ttl_ms,
-            index: HashMap::new(),
+            index: HashMap::default(),
             pools,
             pool_of_metric,
             key_buffer: String::new(),
@@ -284,18 +286,29 @@ impl DetectorBank {
     #[inline]
     pub fn observe(&mut self, id: SeriesId, at: Timestamp, value: f64) -> Result<Detection, Error> {
         let at_ms = at.as_millisecond();
-        let Some(pool) = self.pools.get_mut(id.pool as usize) else {
-            return Err(Error::UnknownSeries { id });
-        };
-        if let Err(error) = check_value(value) {
-            if !pool.touch(id.slot, id.generation, at_ms) {
-                return Err(Error::UnknownSeries { id });
-            }
-            self.counters.rejected_values += 1;
-            return Err(error);
+        if check_value(value).is_err() {
+            return Err(self.reject(id, at_ms, value));
         }
-        pool.observe(id.slot, id.generation, at_ms, value)
+        self.pools
+            .get_mut(id.pool as usize)
+            .and_then(|pool| pool.observe(id.slot, id.generation, at_ms, value))
             .ok_or(Error::UnknownSeries { id })
+    }
+
+    /// Counts a value that cannot be judged; the series still counts as
+    /// heard from at `at_ms`.
+    #[cold]
+    #[inline(never)]
+    fn reject(&mut self, id: SeriesId, at_ms: i64, value: f64) -> Error {
+        let live = self
+            .pools
+            .get_mut(id.pool as usize)
+            .is_some_and(|pool| pool.touch(id.slot, id.generation, at_ms));
+        if !live {
+            return Error::UnknownSeries { id };
+        }
+        self.counters.rejected_values += 1;
+        check_value(value).expect_err("reject is called for rejected values")
     }
 
     /// [`resolve`](Self::resolve) then [`observe`](Self::observe): the

@@ -171,7 +171,8 @@ impl Detection {
 
 /// Seed 004's confidence: `0.5 + |z| / 10`, capped at 1.
 fn confidence_for(z: f64) -> f64 {
-    (0.5 + z.abs() / 10.0).min(1.0)
+    // A multiplication rather than a division by 10: this runs per sample.
+    (0.5 + z.abs() * 0.1).min(1.0)
 }
 
 /// The side of `mean` that `value` lies on.
@@ -186,16 +187,26 @@ fn direction_of(value: f64, mean: f64) -> Direction {
 }
 
 /// Checks that a sample can be judged.
+#[inline]
 fn check_value(value: f64) -> Result<(), Error> {
-    if !value.is_finite() {
-        Err(Error::NonFiniteValue { value })
-    } else if value.abs() > MAX_ABS_VALUE {
-        Err(Error::ValueOutOfRange {
+    // One comparison on the hot path: NaN and ±∞ fail it too.
+    if value.abs() <= MAX_ABS_VALUE {
+        Ok(())
+    } else {
+        Err(rejection(value))
+    }
+}
+
+/// Why `value` failed [`check_value`].
+#[cold]
+fn rejection(value: f64) -> Error {
+    if value.is_finite() {
+        Error::ValueOutOfRange {
             value,
             limit: MAX_ABS_VALUE,
-        })
+        }
     } else {
-        Ok(())
+        Error::NonFiniteValue { value }
     }
 }
 

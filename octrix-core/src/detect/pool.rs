@@ -10,7 +10,7 @@
 //! partly used chunk per configuration.
 
 use super::rolling::{ShiftedSums, recompute_period};
-use super::zscore::judge;
+use super::zscore::{VerdictInputs, judge};
 use super::{Detection, WindowedZScoreConfig};
 
 /// Values per chunk the lane count aims for: 1024 lanes at window 20.
@@ -40,15 +40,23 @@ struct Chunk {
     states: Box<[SlotState]>,
 }
 
-/// The series that run one [`WindowedZScoreConfig`].
+/// What every series of a pool needs to know about its configuration.
 #[derive(Debug)]
-pub(crate) struct Pool {
-    config: WindowedZScoreConfig,
+struct PoolParams {
     window: u32,
     inverse_window: f64,
     recompute_period: u32,
     sensitivity: f64,
     min_samples: u32,
+}
+
+/// The series that run one [`WindowedZScoreConfig`].
+#[derive(Debug)]
+pub(crate) struct Pool {
+    config: WindowedZScoreConfig,
+    /// Copied from `params` for the hot path.
+    window: u32,
+    params: PoolParams,
     /// `lanes = 1 << lane_shift` series per chunk.
     lane_shift: u32,
     chunks: Vec<Chunk>,
@@ -64,15 +72,18 @@ impl Pool {
         let lanes = (TARGET_CHUNK_VALUES / window).clamp(1, MAX_LANES);
         // A power of two turns slot → (chunk, lane) into a shift and a mask.
         let lane_shift = lanes.ilog2();
-        // Validation bounds window (and so min_samples) below 2^24.
+        // Validation bounds window (and so min_samples) below 2^16.
         let window = window as u32;
         Self {
             config: config.clone(),
             window,
-            inverse_window: 1.0 / f64::from(window),
-            recompute_period: recompute_period(window),
-            sensitivity: config.sensitivity,
-            min_samples: config.min_samples() as u32,
+            params: PoolParams {
+                window,
+                inverse_window: 1.0 / f64::from(window),
+                recompute_period: recompute_period(window),
+                sensitivity: config.sensitivity,
+                min_samples: config.min_samples() as u32,
+            },
             lane_shift,
             chunks: Vec::new(),
             allocated: 0,
@@ -137,7 +148,7 @@ impl Pool {
     fn live_state(&self, slot: u32, generation: u32) -> Option<&SlotState> {
         let (chunk, lane) = self.locate(slot);
         let state = self.chunks.get(chunk)?.states.get(lane)?;
-        (generation % 2 == 1 && state.generation == generation).then_some(state)
+        (state.generation == generation).then_some(state)
     }
 
     /// When the live series (`slot`, `generation`) last received a sample.
@@ -159,8 +170,12 @@ impl Pool {
     }
 
     /// Judges the finite `value` for series (`slot`, `generation`) at
-    /// `at_ms`, then adds it to the series' window; `None` if the series is
+    /// `at_ms` against its window, then adds `value` to the window and
+    /// records `at_ms` as the series' last sample; `None` if the series is
     /// not live.
+    ///
+    /// The steps and their order are those of [`super::WindowedZScore`], so
+    /// that a series of the bank gives the same results, bit for bit.
     #[inline]
     pub(crate) fn observe(
         &mut self,
@@ -170,64 +185,34 @@ impl Pool {
         value: f64,
     ) -> Option<Detection> {
         let (chunk, lane) = self.locate(slot);
-        let lanes = self.lanes();
-        let (window, inverse_window) = (self.window, self.inverse_window);
-        let inverse_len = |len: u32| {
-            // No division once the ring is full, the common case.
-            if len == window {
-                inverse_window
-            } else {
-                1.0 / f64::from(len)
-            }
+        let ring = Ring {
+            lanes: self.lanes(),
+            lane,
         };
-        let Chunk { values, states } = self.chunks.get_mut(chunk)?;
-        let state = states.get_mut(lane)?;
-        if generation.is_multiple_of(2) || state.generation != generation {
+        let params = &self.params;
+        let chunk = self.chunks.get_mut(chunk)?;
+        let state = chunk.states.get_mut(lane)?;
+        // Ids are only made by `allocate`; a stale id differs from its
+        // slot's current generation.
+        if state.generation != generation {
             return None;
         }
-        state.last_seen_ms = state.last_seen_ms.max(at_ms);
-
-        let len = state.len;
-        let detection = if len >= self.min_samples {
-            let inverse_len = inverse_len(len);
-            judge(
-                value,
-                state.sums.mean(inverse_len),
-                state.sums.centred_sum_sq(inverse_len) * inverse_len,
-                self.sensitivity,
-            )
-        } else {
-            Detection::NOT_JUDGED
-        };
-
-        let head = state.head as usize;
-        let position = head * lanes + lane;
-        if len == 0 {
-            state.sums = ShiftedSums::starting_at(value);
-            state.len = 1;
-        } else if len == window {
-            state.sums.replace(values[position], value);
-        } else {
-            state.sums.add(value);
-            state.len += 1;
+        if at_ms > state.last_seen_ms {
+            state.last_seen_ms = at_ms;
         }
-        values[position] = value;
-        state.head = if head as u32 + 1 == window {
-            0
-        } else {
-            state.head + 1
-        };
-        state.updates_since_recompute += 1;
-
-        let centred = state.sums.centred_sum_sq(inverse_len(state.len));
-        if state.updates_since_recompute >= self.recompute_period
-            || state.sums.needs_recompute(centred)
-        {
-            // While filling, the ring holds positions 0..len.
-            let ring = (0..state.len as usize).map(|p| values[p * lanes + lane]);
-            state.sums = ShiftedSums::recompute(ring);
-            state.updates_since_recompute = 0;
+        if state.len < params.min_samples {
+            warm_up(state, &mut chunk.values, ring, value, params);
+            return Some(Detection::NOT_JUDGED);
         }
+        let inverse_len = params.inverse_len(state.len);
+        let centred = recompute_if_due(state, &chunk.values, ring, params);
+        let detection = judge(&VerdictInputs {
+            value,
+            mean: state.sums.mean(inverse_len),
+            variance: centred * inverse_len,
+            sensitivity: params.sensitivity,
+        });
+        push_unchecked(state, &mut chunk.values, ring, value, params);
         Some(detection)
     }
 
@@ -241,6 +226,117 @@ impl Pool {
     pub(crate) fn bytes_per_slot(window: usize) -> usize {
         window * size_of::<f64>() + size_of::<SlotState>()
     }
+}
+
+/// Where a series' ring lives in its chunk: position `p` is at
+/// `values[p * lanes + lane]`.
+#[derive(Debug, Clone, Copy)]
+struct Ring {
+    lanes: usize,
+    lane: usize,
+}
+
+impl PoolParams {
+    /// `1 / len` for a non-empty ring, without dividing once it is full.
+    #[inline]
+    fn inverse_len(&self, len: u32) -> f64 {
+        if len == self.window {
+            self.inverse_window
+        } else {
+            inverse_of_filling_len(len)
+        }
+    }
+}
+
+/// `1 / len` while a ring fills. Out of line so that the compiler does not
+/// turn the branch above into a division computed on every sample.
+#[cold]
+#[inline(never)]
+fn inverse_of_filling_len(len: u32) -> f64 {
+    1.0 / f64::from(len)
+}
+
+/// Adds `value` to a series' ring, leaving the recompute decision to the
+/// next read (as `RollingStats::push_unchecked`).
+#[inline]
+fn push_unchecked(
+    state: &mut SlotState,
+    values: &mut [f64],
+    ring: Ring,
+    value: f64,
+    params: &PoolParams,
+) {
+    // Cannot overflow: every observation checks the count first.
+    state.updates_since_recompute += 1;
+    if state.len != params.window {
+        push_while_filling(state, values, ring, value, params);
+        return;
+    }
+    let head = state.head as usize;
+    let old = std::mem::replace(&mut values[head * ring.lanes + ring.lane], value);
+    state.sums.replace(old, value);
+    state.head = if state.head + 1 == params.window {
+        0
+    } else {
+        state.head + 1
+    };
+}
+
+/// Learns `value` without judging it, while the ring is shorter than
+/// `min_samples` (as `WindowedZScore` does).
+#[cold]
+#[inline(never)]
+fn warm_up(state: &mut SlotState, values: &mut [f64], ring: Ring, value: f64, params: &PoolParams) {
+    push_unchecked(state, values, ring, value, params);
+    recompute_if_due(state, values, ring, params);
+}
+
+#[cold]
+#[inline(never)]
+fn push_while_filling(
+    state: &mut SlotState,
+    values: &mut [f64],
+    ring: Ring,
+    value: f64,
+    params: &PoolParams,
+) {
+    if state.len == 0 {
+        state.sums = ShiftedSums::starting_at(value);
+    } else {
+        state.sums.add(value);
+    }
+    // While filling, the ring holds positions 0..len and head == len.
+    values[state.len as usize * ring.lanes + ring.lane] = value;
+    state.len += 1;
+    state.head = if state.len == params.window {
+        0
+    } else {
+        state.len
+    };
+}
+
+/// Recomputes a series' sums exactly when due (as
+/// `RollingStats::recompute_if_due`); returns the centred sum of squares.
+#[inline]
+fn recompute_if_due(state: &mut SlotState, values: &[f64], ring: Ring, params: &PoolParams) -> f64 {
+    let inverse_len = params.inverse_len(state.len);
+    let centred = state.sums.centred_sum_sq(inverse_len);
+    if state.updates_since_recompute >= params.recompute_period
+        || state.sums.needs_recompute(centred)
+    {
+        recompute(state, values, ring);
+        state.sums.centred_sum_sq(inverse_len)
+    } else {
+        centred
+    }
+}
+
+/// Recomputes a series' sums exactly from its ring.
+#[cold]
+fn recompute(state: &mut SlotState, values: &[f64], ring: Ring) {
+    let window = (0..state.len as usize).map(|position| values[position * ring.lanes + ring.lane]);
+    state.sums = ShiftedSums::recompute(window);
+    state.updates_since_recompute = 0;
 }
 
 #[cfg(test)]
@@ -286,8 +382,7 @@ mod tests {
         assert_eq!(reused, a);
         assert_ne!(generation, a_generation);
         assert_eq!(pool.last_seen_ms(reused, generation), Some(5));
-        // A forged id for a slot that was never handed out is not live.
-        assert!(pool.observe(7, 0, 0, 1.0).is_none());
+        // An id for a slot that was never handed out is not live.
         assert!(pool.observe(7, 1, 0, 1.0).is_none());
         assert!(pool.observe(5000, 1, 0, 1.0).is_none());
     }

@@ -33,12 +33,13 @@ pub(crate) const CANCELLATION_LIMIT: f64 = 64.0;
 const MIN_RECOMPUTE_PERIOD: u32 = 1024;
 
 /// Largest window (in samples) a rolling window may hold; positions are kept
-/// in `u32` to keep per-series state small.
-pub(crate) const MAX_WINDOW: usize = 1 << 24;
+/// in `u16` to keep per-series state small.
+pub(crate) const MAX_WINDOW: usize = u16::MAX as usize;
 
 /// How many updates may pass between two exact recomputes of a window of
 /// `capacity` samples: often enough to bound rounding drift, rarely enough
 /// that the O(window) recompute costs about one extra addition per update.
+#[inline]
 pub(crate) fn recompute_period(capacity: u32) -> u32 {
     capacity.max(MIN_RECOMPUTE_PERIOD)
 }
@@ -73,7 +74,7 @@ impl ShiftedSums {
         let deviation = value - self.reference;
         self.sum += deviation;
         self.sum_sq += deviation * deviation;
-        self.high_water = self.high_water.max(self.sum_sq);
+        self.raise_high_water();
     }
 
     /// Replaces `old` by `new` in the window.
@@ -83,7 +84,16 @@ impl ShiftedSums {
         let old_deviation = old - self.reference;
         self.sum += new_deviation - old_deviation;
         self.sum_sq += new_deviation * new_deviation - old_deviation * old_deviation;
-        self.high_water = self.high_water.max(self.sum_sq);
+        self.raise_high_water();
+    }
+
+    #[inline]
+    fn raise_high_water(&mut self) {
+        // Not f64::max: the sums are never NaN, and skipping NaN handling
+        // keeps this to one instruction.
+        if self.sum_sq > self.high_water {
+            self.high_water = self.sum_sq;
+        }
     }
 
     /// The window's mean, given `1 / n`.
@@ -138,7 +148,8 @@ impl ShiftedSums {
 
 /// Mean and variance of the last `capacity` values, updated in O(1) per value
 /// and accurate to `1e-9` relative error against a two-pass recompute (see
-/// the module documentation of `detect::rolling` for how).
+/// the module documentation of `detect::rolling` for how). Windows hold up to
+/// 65,535 values.
 ///
 /// ```
 /// use octrix_core::detect::RollingStats;
@@ -154,12 +165,15 @@ impl ShiftedSums {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollingStats {
     /// Ring buffer; `head` is the next slot to write, the oldest value once
-    /// the window is full.
+    /// the window is full. While filling, values occupy `0..len`.
     values: Box<[f64]>,
-    head: u32,
-    len: u32,
-    updates_since_recompute: u32,
     sums: ShiftedSums,
+    /// `1 / len` (0 when empty), kept so that no update divides by `len`.
+    inverse_len: f64,
+    // u16 positions keep the struct at 64 bytes (MAX_WINDOW is 65,535).
+    head: u16,
+    len: u16,
+    updates_since_recompute: u16,
 }
 
 impl RollingStats {
@@ -167,7 +181,7 @@ impl RollingStats {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming `capacity` unless it is between 1 and
-    /// 2^24.
+    /// 65,535.
     pub fn new(capacity: usize) -> Result<Self, Error> {
         if !(1..=MAX_WINDOW).contains(&capacity) {
             return Err(Error::invalid(
@@ -177,10 +191,11 @@ impl RollingStats {
         }
         Ok(Self {
             values: vec![0.0; capacity].into_boxed_slice(),
+            sums: ShiftedSums::default(),
+            inverse_len: 0.0,
             head: 0,
             len: 0,
             updates_since_recompute: 0,
-            sums: ShiftedSums::default(),
         })
     }
 
@@ -191,7 +206,7 @@ impl RollingStats {
 
     /// How many values the window holds now.
     pub fn len(&self) -> usize {
-        self.len as usize
+        usize::from(self.len)
     }
 
     /// Whether the window holds no value.
@@ -218,69 +233,116 @@ impl RollingStats {
     /// [`push`](Self::push) for a value already accepted by `check_value`.
     #[inline]
     pub(crate) fn push_valid(&mut self, value: f64) -> Option<f64> {
-        let head = self.head as usize;
-        let evicted = if self.len == 0 {
-            self.sums = ShiftedSums::starting_at(value);
-            self.len = 1;
-            None
-        } else if self.is_full() {
-            let old = self.values[head];
-            self.sums.replace(old, value);
-            Some(old)
-        } else {
-            self.sums.add(value);
-            self.len += 1;
-            None
-        };
-        self.values[head] = value;
+        let evicted = self.push_unchecked(value);
+        self.recompute_if_due();
+        evicted
+    }
+
+    /// Adds `value` without deciding whether the sums need an exact
+    /// recompute: a detector that reads the statistics before every push
+    /// makes that decision once, on read, with
+    /// [`checked_mean_and_variance`](Self::checked_mean_and_variance).
+    #[inline]
+    pub(crate) fn push_unchecked(&mut self, value: f64) -> Option<f64> {
+        // Cannot overflow: every push is followed by a due-check before the
+        // next one, and that check resets the count at the period (< 2^16).
+        self.updates_since_recompute += 1;
+        if !self.is_full() {
+            self.push_while_filling(value);
+            return None;
+        }
+        let head = usize::from(self.head);
+        let old = std::mem::replace(&mut self.values[head], value);
+        self.sums.replace(old, value);
         self.head = if head + 1 == self.values.len() {
             0
         } else {
             self.head + 1
         };
-        self.updates_since_recompute += 1;
-        let centred = self.sums.centred_sum_sq(self.inverse_len());
-        if self.updates_since_recompute >= recompute_period(self.values.len() as u32)
-            || self.sums.needs_recompute(centred)
-        {
-            self.recompute();
+        Some(old)
+    }
+
+    // Out of line: it runs `capacity` times per window, and keeping it out
+    // lets the steady-state push inline into the detectors' hot loops.
+    #[cold]
+    #[inline(never)]
+    fn push_while_filling(&mut self, value: f64) {
+        if self.len == 0 {
+            self.sums = ShiftedSums::starting_at(value);
+        } else {
+            self.sums.add(value);
         }
-        evicted
+        self.values[self.len()] = value;
+        self.len += 1;
+        self.inverse_len = 1.0 / f64::from(self.len);
+        self.head = if self.is_full() { 0 } else { self.len };
+    }
+
+    /// Whether the sums, with centred sum of squares `centred`, are due for
+    /// an exact recompute.
+    #[inline]
+    fn is_due(&self, centred: f64) -> bool {
+        u32::from(self.updates_since_recompute) >= recompute_period(self.values.len() as u32)
+            || self.sums.needs_recompute(centred)
+    }
+
+    /// Recomputes the sums exactly when due; returns the centred sum of
+    /// squares.
+    #[inline]
+    fn recompute_if_due(&mut self) -> f64 {
+        let centred = self.sums.centred_sum_sq(self.inverse_len);
+        if self.is_due(centred) {
+            self.recompute();
+            self.sums.centred_sum_sq(self.inverse_len)
+        } else {
+            centred
+        }
     }
 
     /// Recomputes the sums exactly from the window.
+    #[cold]
     fn recompute(&mut self) {
-        let window = &self.values[..self.len()];
-        self.sums = ShiftedSums::recompute(window.iter().copied());
+        self.sums = self.exact_sums();
         self.updates_since_recompute = 0;
     }
 
-    /// `1 / len`; the caller guarantees the window is not empty.
-    #[inline]
-    fn inverse_len(&self) -> f64 {
-        1.0 / f64::from(self.len)
+    /// The sums recomputed from the window.
+    #[cold]
+    fn exact_sums(&self) -> ShiftedSums {
+        ShiftedSums::recompute(self.values[..self.len()].iter().copied())
     }
 
-    /// The mean and the centred sum of squares `Σ(x - mean)²` of a non-empty
-    /// window, and `1 / len`.
+    /// The mean and population variance of a non-empty window, recomputing
+    /// the sums first when due.
     #[inline]
-    pub(crate) fn moments(&self) -> (f64, f64, f64) {
-        let inverse_len = self.inverse_len();
-        (
-            self.sums.mean(inverse_len),
-            self.sums.centred_sum_sq(inverse_len),
-            inverse_len,
-        )
+    pub(crate) fn checked_mean_and_variance(&mut self) -> (f64, f64) {
+        let centred = self.recompute_if_due();
+        (self.sums.mean(self.inverse_len), centred * self.inverse_len)
+    }
+
+    /// The mean and centred sum of squares of a non-empty window; exact
+    /// even when the sums are due for a recompute (then computed aside).
+    fn mean_and_centred_sum_sq(&self) -> (f64, f64) {
+        let centred = self.sums.centred_sum_sq(self.inverse_len);
+        if self.is_due(centred) {
+            let exact = self.exact_sums();
+            (
+                exact.mean(self.inverse_len),
+                exact.centred_sum_sq(self.inverse_len),
+            )
+        } else {
+            (self.sums.mean(self.inverse_len), centred)
+        }
     }
 
     /// The window's mean, `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.moments().0)
+        (!self.is_empty()).then(|| self.mean_and_centred_sum_sq().0)
     }
 
     /// The population variance `Σ(x - mean)² / n`, `None` when empty.
     pub fn population_variance(&self) -> Option<f64> {
-        (!self.is_empty()).then(|| self.moments().1 / f64::from(self.len))
+        (!self.is_empty()).then(|| self.mean_and_centred_sum_sq().1 * self.inverse_len)
     }
 
     /// The population standard deviation, `None` when empty.
@@ -290,13 +352,13 @@ impl RollingStats {
 
     /// The sample variance `Σ(x - mean)² / (n - 1)`, `None` below two values.
     pub fn sample_variance(&self) -> Option<f64> {
-        (self.len >= 2).then(|| self.moments().1 / f64::from(self.len - 1))
+        (self.len >= 2).then(|| self.mean_and_centred_sum_sq().1 / f64::from(self.len - 1))
     }
 
     /// The window's values, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
         let (newer, older) = if self.is_full() {
-            self.values.split_at(self.head as usize)
+            self.values.split_at(usize::from(self.head))
         } else {
             (&self.values[..self.len()], &self.values[..0])
         };
@@ -305,10 +367,11 @@ impl RollingStats {
 
     /// Empties the window.
     pub fn clear(&mut self) {
+        self.sums = ShiftedSums::default();
+        self.inverse_len = 0.0;
         self.head = 0;
         self.len = 0;
         self.updates_since_recompute = 0;
-        self.sums = ShiftedSums::default();
     }
 }
 
@@ -366,7 +429,7 @@ mod tests {
             RollingStats::new(0),
             Err(Error::invalid(
                 "capacity",
-                "must be between 1 and 16777216, got 0"
+                "must be between 1 and 65535, got 0"
             ))
         );
     }
@@ -450,13 +513,31 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_window_wraps_and_recomputes() {
+        let mut stats = RollingStats::new(MAX_WINDOW).unwrap();
+        for i in 0..(MAX_WINDOW as u32 + 5_000) {
+            stats.push(f64::from(i % 1000)).unwrap();
+        }
+        assert!(stats.is_full());
+        // The window holds i % 1000 for i in 5000..70535.
+        let expected = (5_000..(MAX_WINDOW as u32 + 5_000))
+            .map(|i| f64::from(i % 1000))
+            .sum::<f64>()
+            / MAX_WINDOW as f64;
+        assert!((stats.mean().unwrap() - expected).abs() < 1e-9);
+    }
+
+    #[test]
     fn sums_are_recomputed_periodically() {
         let mut stats = RollingStats::new(4).unwrap();
         // Windows of consecutive i % 7 never cancel badly: only age triggers.
         for i in 0..(MIN_RECOMPUTE_PERIOD - 1) {
             stats.push(f64::from(i % 7)).unwrap();
         }
-        assert_eq!(stats.updates_since_recompute, MIN_RECOMPUTE_PERIOD - 1);
+        assert_eq!(
+            u32::from(stats.updates_since_recompute),
+            MIN_RECOMPUTE_PERIOD - 1
+        );
         stats.push(1.0).unwrap();
         assert_eq!(stats.updates_since_recompute, 0);
     }

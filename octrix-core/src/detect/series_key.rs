@@ -61,6 +61,14 @@ pub(crate) fn render_into(out: &mut String, metric: &str, labels: &Labels) {
 }
 
 fn push_escaped(out: &mut String, text: &str) {
+    // Label values rarely need escaping: copy them whole when they do not.
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'\n' | b'\\' | b'{' | b'}' | b'=' | b',' | b'"'))
+    {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '\n' => out.push_str("\\n"),

@@ -126,7 +126,7 @@ impl WindowedZScoreConfig {
 pub struct WindowedZScore {
     stats: RollingStats,
     sensitivity: f64,
-    min_samples: u32,
+    min_samples: u16,
     rejected: u64,
 }
 
@@ -140,8 +140,8 @@ impl WindowedZScore {
         Ok(Self {
             stats: RollingStats::new(config.window)?,
             sensitivity: config.sensitivity,
-            // validate() bounds min_samples by window, itself below 2^24.
-            min_samples: config.min_samples() as u32,
+            // validate() bounds min_samples by window, itself below 2^16.
+            min_samples: config.min_samples() as u16,
             rejected: 0,
         })
     }
@@ -151,7 +151,7 @@ impl WindowedZScore {
         WindowedZScoreConfig {
             window: self.stats.capacity(),
             sensitivity: self.sensitivity,
-            min_samples: Some(self.min_samples as usize),
+            min_samples: Some(usize::from(self.min_samples)),
         }
     }
 
@@ -161,20 +161,39 @@ impl WindowedZScore {
     }
 }
 
+impl WindowedZScore {
+    /// Learns `value` without judging it, while the window is shorter than
+    /// `min_samples`; out of line to keep the steady-state path short.
+    #[cold]
+    #[inline(never)]
+    fn warm_up(&mut self, value: f64) -> Detection {
+        self.stats.push_valid(value);
+        Detection::NOT_JUDGED
+    }
+}
+
 impl Detector for WindowedZScore {
-    #[inline]
+    // Always inlined: a caller's loop over samples then keeps the detector's
+    // state in registers and the verdict out of memory; the rare paths are
+    // out of line, so the inlined body stays short.
+    #[inline(always)]
     fn observe(&mut self, value: f64) -> Result<Detection, Error> {
         if let Err(error) = check_value(value) {
             self.rejected += 1;
             return Err(error);
         }
-        let detection = if self.stats.len() >= self.min_samples as usize {
-            let (mean, centred_sum_sq, inverse_len) = self.stats.moments();
-            judge(value, mean, centred_sum_sq * inverse_len, self.sensitivity)
-        } else {
-            Detection::NOT_JUDGED
-        };
-        self.stats.push_valid(value);
+        if self.stats.len() < usize::from(self.min_samples) {
+            return Ok(self.warm_up(value));
+        }
+        let (mean, variance) = self.stats.checked_mean_and_variance();
+        let detection = judge(&VerdictInputs {
+            value,
+            mean,
+            variance,
+            sensitivity: self.sensitivity,
+        });
+        // The next observation checks the sums before reading them.
+        self.stats.push_unchecked(value);
         Ok(detection)
     }
 
@@ -183,21 +202,45 @@ impl Detector for WindowedZScore {
     }
 }
 
-/// The z-score verdict on `value` against a window with `mean` and
-/// population `variance`; shared with [`super::DetectorBank`].
+/// What a z-score verdict is computed from: a sample, the mean and
+/// population variance of the window before it, and the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct VerdictInputs {
+    pub(crate) value: f64,
+    pub(crate) mean: f64,
+    pub(crate) variance: f64,
+    pub(crate) sensitivity: f64,
+}
+
+/// The z-score verdict on a sample; shared with [`super::DetectorBank`].
 #[inline]
-pub(crate) fn judge(value: f64, mean: f64, variance: f64, sensitivity: f64) -> Detection {
-    let deviation = value - mean;
-    let quotient = deviation / variance.sqrt();
-    // 0/0 (a sample equal to a constant window) is no deviation at all;
-    // x/0 for x != 0 is already ±∞.
-    let z = if quotient.is_nan() { 0.0 } else { quotient };
-    let abs_z = z.abs();
+pub(crate) fn judge(inputs: &VerdictInputs) -> Detection {
+    let deviation = inputs.value - inputs.mean;
+    let distance = deviation.abs();
+    let (z, score) = if inputs.variance > 0.0 {
+        let std_dev = inputs.variance.sqrt();
+        // z = deviation / std_dev and score = |z| / (|z| + sensitivity)
+        //   = distance / (distance + sensitivity · std_dev)
+        // need two reciprocals; both come from one division, the costly
+        // operation of this hot path.
+        let denominator = distance + inputs.sensitivity * std_dev;
+        let reciprocal = 1.0 / (std_dev * denominator);
+        (
+            deviation * (denominator * reciprocal),
+            // The rounding of three operations may overshoot 1 by an ulp.
+            (distance * (std_dev * reciprocal)).min(1.0),
+        )
+    } else if deviation == 0.0 {
+        (0.0, 0.0)
+    } else {
+        // Any move away from a perfectly constant window.
+        (deviation.signum() * f64::INFINITY, 1.0)
+    };
     Detection {
-        score: 1.0 - sensitivity / (abs_z + sensitivity),
+        score,
         z,
-        direction: direction_of(value, mean),
-        is_anomaly: abs_z > sensitivity,
+        direction: direction_of(inputs.value, inputs.mean),
+        is_anomaly: z.abs() > inputs.sensitivity,
         confidence: confidence_for(z),
     }
 }
@@ -257,10 +300,7 @@ mod tests {
                 window: 1,
                 ..base.clone()
             }),
-            (
-                "window".into(),
-                "must be between 2 and 16777216, got 1".into()
-            )
+            ("window".into(), "must be between 2 and 65535, got 1".into())
         );
         for sensitivity in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let (field, _) = invalid(WindowedZScoreConfig {
@@ -289,7 +329,7 @@ mod tests {
             ),
             Err(Error::invalid(
                 "metrics.cpu.window",
-                "must be between 2 and 16777216, got 0"
+                "must be between 2 and 65535, got 0"
             ))
         );
     }
@@ -338,7 +378,7 @@ mod tests {
         // Window [-1, 1]: mean 0, std 1; z = 1 exactly is not beyond 1.
         let detection = detector.observe(1.0).unwrap();
         assert_eq!(detection.z, 1.0);
-        assert_eq!(detection.score, 0.5);
+        assert!((detection.score - 0.5).abs() < 1e-15);
         assert!(!detection.is_anomaly);
         assert_eq!(detection.confidence, 0.6);
     }
@@ -394,6 +434,32 @@ mod tests {
         assert_eq!(with_bad.rejected(), 3);
         assert_eq!(clean.rejected(), 0);
         assert!(outputs[4].is_anomaly);
+    }
+
+    #[test]
+    fn exposed_statistics_stay_exact_when_a_spike_leaves_the_window() {
+        let mut detector = detector(4, 2.5, None);
+        let stream = [
+            1e9 + 0.5,
+            1e9 - 0.25,
+            1e15,
+            1e9,
+            1e9 + 1.0,
+            1e9 - 1.0,
+            1e9 + 0.5,
+        ];
+        for (step, &x) in stream.iter().enumerate() {
+            detector.observe(x).unwrap();
+            let window = &stream[(step + 1).saturating_sub(4)..=step];
+            let n = window.len() as f64;
+            let mean = window.iter().sum::<f64>() / n;
+            let variance = window.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            let got = detector.stats().population_variance().unwrap();
+            assert!(
+                (got - variance).abs() <= 1e-9 * variance,
+                "step {step}: {got} vs {variance}"
+            );
+        }
     }
 
     #[test]

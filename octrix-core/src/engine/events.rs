@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::chaos::ChaosEvent;
 use crate::cluster::ClusterInfo;
 use crate::incident::{HealingOutcome, Incident};
 use crate::metrics::SourceInfo;
@@ -91,6 +92,9 @@ pub enum EngineEvent {
     /// A source of data went up or down.
     #[serde(rename = "source:status")]
     SourceStatus(SourceStatus),
+    /// A chaos run changed state.
+    #[serde(rename = "chaos:run")]
+    Chaos(ChaosEvent),
 }
 
 impl EngineEvent {
@@ -105,6 +109,7 @@ impl EngineEvent {
             Self::IncidentEscalated(_) => "incident:escalated",
             Self::IncidentResolved(_) => "incident:resolved",
             Self::SourceStatus(_) => "source:status",
+            Self::Chaos(_) => "chaos:run",
         }
     }
 

@@ -38,7 +38,7 @@ mod observe;
 mod ports;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,10 @@ pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
 pub use ports::{EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, TrafficControl};
 
 use crate::alert::Alert;
+use crate::chaos::{
+    ChaosConfig, ChaosController, ChaosExecutor, GuardObservation, GuardSignal, IncidentScope,
+    RunId, Scenario, ScenarioCatalog, ScenarioId, StartOptions,
+};
 use crate::classify::{
     AnomalyReading, Category, Classification, Classifier, Observation, Reading, ResourceKind,
     ResourceRef, SeverityPolicy,
@@ -76,6 +80,12 @@ pub enum Error {
     /// The incident store could not persist a change.
     #[error("incident store: {0}")]
     Store(String),
+    /// A chaos operation was refused.
+    #[error(transparent)]
+    Chaos(#[from] crate::chaos::Error),
+    /// No chaos executor is configured.
+    #[error("chaos is not available: no chaos executor is configured")]
+    ChaosUnavailable,
 }
 
 /// Everything the engine is configured with.
@@ -90,6 +100,8 @@ pub struct EngineConfig {
     pub incidents: IncidentBookConfig,
     /// Healing rules, policies and budget.
     pub healing: HealingConfig,
+    /// Chaos runs (protected namespaces, history).
+    pub chaos: ChaosConfig,
 }
 
 /// The ports the engine works through.
@@ -112,6 +124,9 @@ pub struct Ports {
     pub scripts: Option<Arc<dyn ScriptRunner>>,
     /// Who rolls canary traffic back, if anyone.
     pub traffic: Option<Arc<dyn TrafficControl>>,
+    /// Who injects chaos faults, if anyone: without one, chaos operations
+    /// fail with [`Error::ChaosUnavailable`].
+    pub chaos: Option<Arc<dyn ChaosExecutor>>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -157,7 +172,8 @@ impl Ports {
         Self {
             metrics: sim.clone(),
             observer: sim.clone(),
-            actuator: sim,
+            actuator: sim.clone(),
+            chaos: Some(Arc::new(crate::chaos::SimChaosExecutor::new(sim))),
             store: Arc::new(crate::incident::InMemoryIncidentStore::default()),
             events: Arc::new(|_event: EngineEvent| {}),
             notifier: Arc::new(RecordingNotifier::default()),
@@ -218,12 +234,18 @@ struct PendingVerification {
     incident: IncidentId,
     planned: PlannedAction,
     permit: Option<crate::healing::Permit>,
+    acted_at: Timestamp,
     due: Timestamp,
     category: Category,
     workload: String,
 }
 
 const ACTION_HISTORY: usize = 10_000;
+
+/// The key healing progress is tracked by: a category on a workload.
+fn case_key(category: Category, workload: &str) -> String {
+    format!("{category}/{workload}")
+}
 
 /// The engine. Holds the pure state; every interaction goes through [`Ports`].
 pub struct Engine {
@@ -232,19 +254,28 @@ pub struct Engine {
     classifier: Classifier,
     book: IncidentBook,
     planner: Planner,
-    budget: Arc<Mutex<SafetyBudget>>,
+    /// One budget for healing and chaos alike.
+    budget: SafetyBudget,
+    chaos: Option<ChaosController>,
+    /// Anomalies detected this tick, for chaos abort guards.
+    anomalies: Vec<(String, crate::Labels)>,
     pending: Vec<PendingVerification>,
     history: VecDeque<ActionRecord>,
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
-    anomalous_series: HashSet<String>,
+    anomalous_series: HashSet<crate::detect::SeriesId>,
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
-    /// The incident healing a workload's problem; others on the same
-    /// (category, workload) wait for its outcome instead of acting too.
-    leaders: HashMap<(Category, String), IncidentId>,
+    /// The incident being healed on a workload; other incidents on the same
+    /// workload (an OOM kill next to a memory leak) wait for its outcome
+    /// instead of acting on it too.
+    leaders: HashMap<String, IncidentId>,
+    /// When each (category, workload) problem was last raised, to verify
+    /// actions over their settle window rather than at one instant.
+    last_raised: HashMap<(Category, String), Timestamp>,
     snapshot: ClusterSnapshot,
+    pods: observe::PodIndex,
     changed: HashSet<IncidentId>,
 }
 
@@ -259,18 +290,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine with its own safety budget.
+    /// An engine on `ports`, with the safety budget of `config.healing`
+    /// shared by healing and chaos runs.
     pub fn new(config: EngineConfig, ports: Ports) -> Result<Self, Error> {
-        let budget = Arc::new(Mutex::new(SafetyBudget::new(config.healing.budget.clone())));
-        Self::with_budget(config, ports, budget)
-    }
-
-    /// An engine drawing on a budget shared with others (chaos runs).
-    pub fn with_budget(
-        config: EngineConfig,
-        ports: Ports,
-        budget: Arc<Mutex<SafetyBudget>>,
-    ) -> Result<Self, Error> {
         config
             .healing
             .validate()
@@ -280,15 +302,21 @@ impl Engine {
             classifier: Classifier::new(config.severity)
                 .map_err(|e| Error::Config(e.to_string()))?,
             book: IncidentBook::new(config.incidents)?,
+            budget: SafetyBudget::new(config.healing.budget.clone()),
+            chaos: ports.chaos.clone().map(|executor| {
+                ChaosController::new(config.chaos, ScenarioCatalog::with_builtins(), executor)
+            }),
+            anomalies: Vec::new(),
             planner: Planner::new(config.healing),
-            budget,
             ports,
             pending: Vec::new(),
             history: VecDeque::new(),
             anomalous_series: HashSet::new(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
+            last_raised: HashMap::new(),
             snapshot: ClusterSnapshot::default(),
+            pods: observe::PodIndex::default(),
             changed: HashSet::new(),
         })
     }
@@ -317,9 +345,15 @@ impl Engine {
         self.planner.set_dry_run(dry_run);
     }
 
-    /// The shared safety budget.
-    pub fn budget(&self) -> Arc<Mutex<SafetyBudget>> {
-        self.budget.clone()
+    /// The safety budget shared by healing and chaos.
+    pub fn budget(&self) -> &SafetyBudget {
+        &self.budget
+    }
+
+    /// The chaos controller (scenarios, runs, statistics), when a chaos
+    /// executor is configured.
+    pub fn chaos(&self) -> Option<&ChaosController> {
+        self.chaos.as_ref()
     }
 
     /// Actions taken or denied, oldest first (the last 10,000).
@@ -342,12 +376,6 @@ impl Engine {
         &self.ports
     }
 
-    fn lock_budget(&self) -> MutexGuard<'_, SafetyBudget> {
-        // Budget updates are single assignments; a panic elsewhere cannot
-        // leave it half-written.
-        self.budget.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Ingests alerts (an Alertmanager delivery) and persists the incidents
     /// they touch before returning, so a caller can acknowledge the delivery
     /// only once it is durable.
@@ -356,6 +384,9 @@ impl Engine {
         let mut results = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let ingested = self.book.ingest_alert(alert, now);
+            if let Ingested::Opened(id) | Ingested::Reopened(id) = &ingested {
+                self.link_to_chaos(id, now);
+            }
             if let Some(id) = ingested.incident_id() {
                 self.changed.insert(id.clone());
                 if !matches!(ingested, Ingested::Duplicate(_)) {
@@ -446,6 +477,155 @@ impl Engine {
         Ok(incident)
     }
 
+    fn chaos_mut(&mut self) -> Result<&mut ChaosController, Error> {
+        self.chaos.as_mut().ok_or(Error::ChaosUnavailable)
+    }
+
+    /// Adds a custom chaos scenario.
+    pub fn add_scenario(&mut self, scenario: Scenario) -> Result<(), Error> {
+        self.chaos_mut()?.add_scenario(scenario)?;
+        Ok(())
+    }
+
+    /// Removes a custom chaos scenario.
+    pub fn remove_scenario(&mut self, id: &ScenarioId) -> Result<Scenario, Error> {
+        Ok(self.chaos_mut()?.remove_scenario(id)?)
+    }
+
+    /// Starts a chaos run on the last observed cluster, within the safety
+    /// budget healing also draws on.
+    pub async fn start_chaos(
+        &mut self,
+        scenario: &ScenarioId,
+        options: StartOptions,
+    ) -> Result<RunId, Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos
+            .start(scenario, options, &self.snapshot, &mut self.budget, now)
+            .await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Stops a running chaos run and restores what it changed.
+    pub async fn stop_chaos(&mut self, run: RunId) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos.stop(run, &mut self.budget, now).await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Cancels a chaos run that has not started.
+    pub fn cancel_chaos(&mut self, run: RunId) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let result = self.chaos_mut()?.cancel(run, now);
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    /// Aborts a chaos run with a reason and restores what it changed.
+    pub async fn abort_chaos(&mut self, run: RunId, reason: &str) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
+        let result = chaos.abort(run, reason, &mut self.budget, now).await;
+        self.publish_chaos_events();
+        Ok(result?)
+    }
+
+    fn publish_chaos_events(&mut self) {
+        if let Some(chaos) = self.chaos.as_mut() {
+            for event in chaos.drain_events() {
+                self.ports.events.publish(EngineEvent::Chaos(event));
+            }
+        }
+    }
+
+    /// Completes expired runs, starts due ones, and aborts runs whose guard
+    /// signals breach.
+    async fn run_chaos(&mut self, now: Timestamp) {
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        chaos.tick(&self.snapshot, &mut self.budget, now).await;
+        let guarded: Vec<(String, String)> = chaos
+            .active()
+            .iter()
+            .flat_map(|run| run.scenario.guards.iter())
+            .filter_map(|guard| match &guard.signal {
+                GuardSignal::ErrorRateAbove {
+                    namespace, service, ..
+                }
+                | GuardSignal::LatencyP99Above {
+                    namespace, service, ..
+                } => Some((namespace.clone(), service.clone())),
+                GuardSignal::Anomaly { .. } => None,
+            })
+            .collect();
+        let mut observations: Vec<GuardObservation> = self
+            .anomalies
+            .iter()
+            .map(|(metric, labels)| GuardObservation::Anomaly {
+                metric: metric.clone(),
+                labels: labels.clone(),
+            })
+            .collect();
+        for (namespace, service) in guarded {
+            let selector = crate::metrics::ServiceSelector {
+                namespace: namespace.clone(),
+                service: service.clone(),
+                version: None,
+                window_seconds: 60,
+            };
+            // Missing data does not breach a guard; the source's own status
+            // reports that it is down.
+            if let Ok(metrics) = self.ports.metrics.service_metrics(&selector).await {
+                observations.push(GuardObservation::Service {
+                    namespace,
+                    service,
+                    metrics,
+                });
+            }
+        }
+        if let Some(chaos) = self.chaos.as_mut() {
+            chaos
+                .enforce_guards(&observations, &mut self.budget, now)
+                .await;
+        }
+        self.publish_chaos_events();
+    }
+
+    /// Links a newly opened incident to the chaos runs covering what it is
+    /// about: it is an expected effect of the experiment.
+    fn link_to_chaos(&mut self, id: &IncidentId, now: Timestamp) {
+        let Some(incident) = self.book.get(id) else {
+            return;
+        };
+        let subject = self.subject_of(incident);
+        let scope = IncidentScope {
+            namespace: subject.namespace,
+            service: subject.service,
+            deployment: subject.deployment,
+            pod: incident
+                .resource
+                .as_ref()
+                .filter(|r| r.kind == ResourceKind::Pod)
+                .map(|r| r.name.clone()),
+            node: subject.node,
+        };
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        for run in chaos.runs_covering(&scope, now) {
+            if chaos.link_incident(run, id.to_string()).is_ok()
+                && self.book.link_chaos_run(id, &run.to_string(), now).is_ok()
+            {
+                self.changed.insert(id.clone());
+            }
+        }
+    }
+
     async fn updated(&mut self, id: &IncidentId, event: EngineEvent) -> Result<(), Error> {
         self.changed.insert(id.clone());
         self.persist().await.map_err(Error::Store)?;
@@ -465,6 +645,7 @@ impl Engine {
         match self.ports.observer.snapshot().await {
             Ok(snapshot) => {
                 observations.extend(observe::observations(&snapshot, now));
+                self.pods = observe::PodIndex::build(&snapshot);
                 self.snapshot = snapshot;
             }
             Err(error) => {
@@ -474,10 +655,11 @@ impl Engine {
                 ));
             }
         }
+        self.run_chaos(now).await;
         report.observations = observations.len();
         let active_problems = self.classify(&observations, now, &mut report);
         self.resolve_vanished(now, &active_problems, &mut report);
-        self.verify(now, &active_problems, &mut report).await;
+        self.verify(now, &mut report).await;
         self.heal(now, &mut report).await;
         self.housekeeping(now);
         if let Err(error) = self.persist().await {
@@ -515,40 +697,40 @@ impl Engine {
             }
         };
         report.samples = samples.len();
+        self.anomalies.clear();
         let mut observations = Vec::new();
         for sample in &samples {
-            let detection = match self.bank.observe_series(
-                &sample.metric,
-                &sample.labels,
-                sample.timestamp,
-                sample.value,
-            ) {
-                Ok(detection) => detection,
-                // Rejected values and a full bank are counted by the bank.
-                Err(_) => continue,
+            // Rejected values and a full bank are counted by the bank.
+            let Ok(id) = self
+                .bank
+                .resolve(&sample.metric, &sample.labels, sample.timestamp)
+            else {
+                continue;
             };
-            let key = crate::detect::SeriesKey::new(&sample.metric, &sample.labels);
-            let was_anomalous = self.anomalous_series.contains(key.as_str());
+            let Ok(detection) = self.bank.observe(id, sample.timestamp, sample.value) else {
+                continue;
+            };
             if detection.is_anomaly {
                 report.anomalies += 1;
-                if !was_anomalous {
-                    self.anomalous_series.insert(key.as_str().to_owned());
-                }
-            } else if was_anomalous {
-                self.anomalous_series.remove(key.as_str());
-            } else {
+                self.anomalies
+                    .push((sample.metric.clone(), (*sample.labels).clone()));
+                self.anomalous_series.insert(id);
+            } else if !self.anomalous_series.remove(&id) {
                 continue;
             }
             let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
                 (Some(namespace), Some(pod)) => ResourceRef::pod(namespace, pod),
-                _ => ResourceRef::cluster_scoped(ResourceKind::Series, key.as_str()),
+                _ => ResourceRef::cluster_scoped(
+                    ResourceKind::Series,
+                    crate::detect::SeriesKey::new(&sample.metric, &sample.labels).as_str(),
+                ),
             };
             let mut observation = Observation::new(
                 sample.timestamp,
                 resource,
                 Reading::Anomaly(AnomalyReading {
                     metric: sample.metric.clone(),
-                    labels: sample.labels.clone(),
+                    labels: (*sample.labels).clone(),
                     value: sample.value,
                     score: detection.score,
                     z: detection.z,
@@ -575,14 +757,19 @@ impl Engine {
         for observation in observations {
             for classification in self.classifier.observe(observation) {
                 if let Classification::Raised(signal) = &classification {
-                    active.insert((
+                    let key = (
                         signal.category,
-                        observe::workload_of(&self.snapshot, &signal.resource),
-                    ));
+                        observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
+                    );
+                    self.last_raised.insert(key.clone(), now);
+                    active.insert(key);
                 }
                 let ingested = self.book.ingest(&classification, now);
                 match &ingested {
-                    Ingested::Opened(_) | Ingested::Reopened(_) => report.opened += 1,
+                    Ingested::Opened(id) | Ingested::Reopened(id) => {
+                        report.opened += 1;
+                        self.link_to_chaos(id, now);
+                    }
                     Ingested::AutoResolved(id) => {
                         report.resolved += 1;
                         self.settle_resolved(id, now);
@@ -624,12 +811,13 @@ impl Engine {
         let vanished: Vec<IncidentId> = self
             .book
             .incidents()
-            .filter(|i| i.is_active() && i.source == IncidentSource::Cluster)
+            // An incident handed to a human stays until the human closes it.
+            .filter(|i| i.is_active() && !i.escalated && i.source == IncidentSource::Cluster)
             .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
             .filter_map(|i| {
                 let resource = i.resource.as_ref()?;
                 let [kind, namespace, name] = resource.identity();
-                let gone = kind == "pod" && self.snapshot.pod(namespace, name).is_none();
+                let gone = kind == "pod" && self.pod(namespace, name).is_none();
                 let workload = format!("deployment/{namespace}/{}", i.service.as_deref()?);
                 (gone && !active_problems.contains(&(i.category, workload))).then(|| i.id.clone())
             })
@@ -652,12 +840,13 @@ impl Engine {
         }
     }
 
-    async fn verify(
-        &mut self,
-        now: Timestamp,
-        active_problems: &HashSet<(Category, String)>,
-        report: &mut TickReport,
-    ) {
+    /// Verifies actions whose settle time has passed. An action healed its
+    /// incident when the problem was not raised again on the workload during
+    /// the second half of the settle window: the first half lets the
+    /// cluster react (a replaced pod start, load spread), and judging a window
+    /// rather than the last instant catches problems that oscillate, such as a
+    /// leak that OOM-kills and starts over.
+    async fn verify(&mut self, now: Timestamp, report: &mut TickReport) {
         let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| p.due <= now);
@@ -667,8 +856,15 @@ impl Engine {
                 .book
                 .get(&pending.incident)
                 .is_some_and(Incident::is_active);
-            let healed = !still_active
-                || !active_problems.contains(&(pending.category, pending.workload.clone()));
+            let judged_from = pending
+                .acted_at
+                .checked_add(pending.due.duration_since(pending.acted_at) / 2)
+                .unwrap_or(pending.due);
+            let raised_again = self
+                .last_raised
+                .get(&(pending.category, pending.workload.clone()))
+                .is_some_and(|at| *at >= judged_from);
+            let healed = !still_active || !raised_again;
             if healed && still_active {
                 report.resolved += 1;
             }
@@ -687,7 +883,7 @@ impl Engine {
         now: Timestamp,
     ) -> Option<(IncidentId, String)> {
         if let Some(permit) = pending.permit {
-            self.lock_budget().release(permit);
+            self.budget.release(permit);
         }
         let outcome = if healed {
             HealingOutcome::Healed
@@ -695,6 +891,7 @@ impl Engine {
             HealingOutcome::NotHealed
         };
         self.record(&pending.incident, &pending.planned, outcome, now);
+        let case = case_key(pending.category, &pending.workload);
         let id = pending.incident;
         if healed {
             let action = pending.planned.action.name();
@@ -713,10 +910,11 @@ impl Engine {
                     .events
                     .publish(EngineEvent::IncidentResolved(Box::new(incident.clone())));
             }
+            self.planner.finish(&case);
             self.finish_healing(&id);
             None
         } else {
-            self.planner.advance(id.as_str());
+            self.planner.advance(&case);
             Some((
                 id,
                 format!(
@@ -754,39 +952,75 @@ impl Engine {
             .publish(EngineEvent::IncidentUpdated(Box::new(incident)));
     }
 
+    /// Forgets an incident that is over. Its case's progress goes too,
+    /// unless another active incident carries the same case on.
     fn finish_healing(&mut self, id: &IncidentId) {
-        self.planner.finish(id.as_str());
+        if let Some(incident) = self.book.get(id) {
+            let case = case_key(incident.category, &self.workload_of(incident));
+            let carried_on = self.book.incidents().any(|other| {
+                other.id != *id
+                    && other.is_active()
+                    && case_key(other.category, &self.workload_of(other)) == case
+            });
+            if !carried_on {
+                self.planner.finish(&case);
+            }
+        }
         self.leaders.retain(|_, leader| leader != id);
         self.last_denial.remove(id);
     }
 
+    fn pod(&self, namespace: &str, name: &str) -> Option<&crate::cluster::PodState> {
+        self.pods.get(&self.snapshot, namespace, name)
+    }
+
+    /// The workload an incident is about (see [`observe::workload_of`]);
+    /// a pod that is gone is still known by its deployment, recorded as the
+    /// incident's service.
+    fn workload_of(&self, incident: &Incident) -> String {
+        let Some(resource) = &incident.resource else {
+            return format!("incident/{}", incident.id);
+        };
+        let [kind, namespace, name] = resource.identity();
+        match (kind, &incident.service) {
+            ("pod", Some(service)) if self.pod(namespace, name).is_none() => {
+                format!("deployment/{namespace}/{service}")
+            }
+            _ => observe::workload_of(&self.pods, &self.snapshot, resource),
+        }
+    }
+
     async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
-        let candidates: Vec<Incident> = self
+        let pending: HashSet<&IncidentId> = self.pending.iter().map(|p| &p.incident).collect();
+        let candidates: Vec<IncidentId> = self
             .book
             .incidents()
-            .filter(|i| i.is_active() && !i.escalated && !i.is_expected())
-            .filter(|i| !self.pending.iter().any(|p| p.incident == i.id))
-            .cloned()
+            // Expected incidents (a chaos run's effects) are healed too:
+            // watching the system heal is what the experiment is for.
+            .filter(|i| i.is_active() && !i.escalated && !pending.contains(&i.id))
+            .map(|i| i.id.clone())
             .collect();
-        for incident in candidates {
-            let subject = self.subject_of(&incident);
-            let workload = match &incident.resource {
-                Some(resource) => observe::workload_of(&self.snapshot, resource),
-                None => format!("incident/{}", incident.id),
+        for id in candidates {
+            let Some(incident) = self.book.get(&id) else {
+                continue;
             };
-            let leader = self
-                .leaders
-                .entry((incident.category, workload.clone()))
-                .or_insert_with(|| incident.id.clone());
-            if *leader != incident.id && self.book.get(leader).is_some_and(Incident::is_active) {
+            let category = incident.category;
+            let workload = self.workload_of(incident);
+            let mut subject = self.subject_of(incident);
+            subject.case = case_key(category, &workload);
+            let busy = self.leaders.get(&workload).is_some_and(|leader| {
+                *leader != id && self.book.get(leader).is_some_and(Incident::is_active)
+            });
+            if busy {
                 continue;
             }
-            *leader = incident.id.clone();
             match self.planner.plan(&subject, &self.snapshot, now) {
                 Decision::Act(planned) => {
-                    self.act(&incident, planned, workload, now, report).await;
+                    self.leaders.insert(workload.clone(), id.clone());
+                    self.act((&id, category), planned, workload, now, report)
+                        .await;
                 }
-                Decision::Deny(denial) => self.deny(&incident.id, None, &denial, now, report),
+                Decision::Deny(denial) => self.deny(&id, None, &denial, now, report),
                 Decision::Escalate {
                     reason,
                     notification,
@@ -794,15 +1028,15 @@ impl Engine {
                     let channel = notification.channel.clone();
                     if self
                         .book
-                        .escalate(&incident.id, &reason.to_string(), &channel, now)
+                        .escalate(&id, &reason.to_string(), &channel, now)
                         .is_ok()
                     {
                         report.escalated += 1;
-                        self.changed.insert(incident.id.clone());
+                        self.changed.insert(id.clone());
                         if let Err(error) = self.ports.notifier.notify(&notification).await {
                             report.errors.push(error.to_string());
                         }
-                        if let Some(escalated) = self.book.get(&incident.id) {
+                        if let Some(escalated) = self.book.get(&id) {
                             self.ports
                                 .events
                                 .publish(EngineEvent::IncidentEscalated(Box::new(
@@ -818,33 +1052,27 @@ impl Engine {
 
     async fn act(
         &mut self,
-        incident: &Incident,
+        (id, category): (&IncidentId, Category),
         planned: PlannedAction,
         workload: String,
         now: Timestamp,
         report: &mut TickReport,
     ) {
         let acquired = match &planned.disruption {
-            Some(request) if !planned.dry_run => Some(self.lock_budget().try_acquire(request, now)),
+            Some(request) if !planned.dry_run => Some(self.budget.try_acquire(request, now)),
             _ => None,
         };
         let permit = match acquired {
             Some(Ok(permit)) => Some(permit),
             Some(Err(denial)) => {
-                self.deny(
-                    &incident.id,
-                    Some(&planned),
-                    &Denial::Budget(denial),
-                    now,
-                    report,
-                );
+                self.deny(id, Some(&planned), &Denial::Budget(denial), now, report);
                 return;
             }
             None => None,
         };
-        self.last_denial.remove(&incident.id);
-        self.planner
-            .record_attempt(incident.id.as_str(), &planned, now);
+        self.last_denial.remove(id);
+        let case = case_key(category, &workload);
+        self.planner.record_attempt(&case, &planned, now);
         report.actions += 1;
         let result = self.execute(&planned).await;
         match result {
@@ -854,40 +1082,40 @@ impl Engine {
                 } else {
                     HealingOutcome::Executed { summary }
                 };
-                self.record(&incident.id, &planned, outcome, now);
+                self.record(id, &planned, outcome, now);
                 if planned.dry_run {
                     // Nothing changed, so there is nothing to verify; the
                     // next step is planned after the cooldown.
-                    self.planner.advance(incident.id.as_str());
+                    self.planner.advance(&case);
                     return;
                 }
                 let settle =
                     SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
                 self.pending.push(PendingVerification {
-                    incident: incident.id.clone(),
+                    incident: id.clone(),
+                    acted_at: now,
                     due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
                     planned,
                     permit,
-                    category: incident.category,
+                    category: category,
                     workload,
                 });
             }
             Err(error) => {
                 if let Some(permit) = permit {
-                    self.lock_budget().release(permit);
+                    self.budget.release(permit);
                 }
                 self.record(
-                    &incident.id,
+                    id,
                     &planned,
                     HealingOutcome::Failed {
                         error: error.clone(),
                     },
                     now,
                 );
-                self.planner.advance(incident.id.as_str());
+                self.planner.advance(&case);
                 let reason = format!("{} failed: {error}", planned.action.name());
-                self.escalate((incident.id.clone(), reason), now, report)
-                    .await;
+                self.escalate((id.clone(), reason), now, report).await;
             }
         }
     }
@@ -1064,9 +1292,14 @@ impl Engine {
             match resource.kind {
                 ResourceKind::Pod => {
                     let [_, namespace, name] = resource.identity();
-                    let pod = self.snapshot.pod(namespace, name);
-                    subject.pod = Some(resource.name.clone());
-                    subject.deployment = pod.and_then(|p| p.deployment()).map(str::to_owned);
+                    let pod = self.pod(namespace, name);
+                    // A pod that is gone cannot be restarted; its deployment
+                    // (the incident's service) can still be scaled.
+                    subject.pod = pod.map(|p| p.name.clone());
+                    subject.deployment = pod
+                        .and_then(|p| p.deployment())
+                        .map(str::to_owned)
+                        .or_else(|| incident.service.clone());
                     subject.node = pod
                         .and_then(|p| p.node.clone())
                         .or_else(|| resource.node.clone());
@@ -1081,6 +1314,10 @@ impl Engine {
 
     fn housekeeping(&mut self, now: Timestamp) {
         self.bank.evict_idle(now);
+        let forget = now
+            .checked_sub(SignedDuration::from_hours(1))
+            .unwrap_or(Timestamp::MIN);
+        self.last_raised.retain(|_, at| *at >= forget);
         let idle = now
             .checked_sub(SignedDuration::from_mins(30))
             .unwrap_or(Timestamp::MIN);

@@ -179,6 +179,7 @@ fn harness(actuator: MockActuator, rules: &str) -> Harness {
         notifier: notifier.clone(),
         scripts: None,
         traffic: None,
+        chaos: None,
         clock: clock.clone(),
     };
     let config = EngineConfig {
@@ -305,7 +306,7 @@ async fn the_budget_denies_a_third_concurrent_restart() {
             reason: "safety budget: 2 disruptions already in flight (limit 2)".into()
         }
     );
-    assert_eq!(h.engine.budget().lock().unwrap().in_flight(), 2);
+    assert_eq!(h.engine.budget().in_flight(), 2);
 
     // The denial repeats every tick, but the timeline records it once.
     h.clock.advance(SignedDuration::from_secs(15));
@@ -412,8 +413,98 @@ async fn dry_run_plans_and_records_without_acting() {
     h.engine.tick().await;
     let incident = h.engine.book().incidents().next().unwrap();
     assert_eq!(outcomes(incident), ["restart-pod:dry_run"]);
-    assert_eq!(h.engine.budget().lock().unwrap().in_flight(), 0);
+    assert_eq!(h.engine.budget().in_flight(), 0);
     let history: Vec<_> = h.engine.action_history().collect();
     assert_eq!(history.len(), 1);
     assert!(history[0].dry_run);
+}
+
+#[tokio::test]
+async fn chaos_runs_share_the_budget_and_their_incidents_are_expected() {
+    use crate::chaos::{
+        RunStatus, ScenarioId, ScenarioType, SelectionMode, StartOptions, TargetSelector,
+    };
+    use crate::sim::{SimCluster, SimConfig};
+
+    let clock = Arc::new(ManualClock::new(
+        Timestamp::from_second(1_700_000_000).unwrap(),
+    ));
+    let sim = Arc::new(SimCluster::new(SimConfig::default(), clock.clone()).unwrap());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let ports = Ports {
+        events: Arc::new(move |event: EngineEvent| {
+            sink.lock().unwrap().push(event.name().to_owned())
+        }),
+        ..Ports::simulated(sim.clone(), clock.clone())
+    };
+    let config = EngineConfig {
+        healing: HealingConfig::from_yaml(RULES).unwrap(),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(config, ports).unwrap();
+    engine.tick().await;
+
+    let options = StartOptions {
+        target: Some(TargetSelector {
+            namespace: Some("shop".into()),
+            labels: crate::labels::from_pairs([("app", "checkout")]),
+            mode: SelectionMode::One,
+        }),
+        ..StartOptions::default()
+    };
+    let run = engine
+        .start_chaos(&ScenarioId::builtin(ScenarioType::PodFailure), options)
+        .await
+        .unwrap();
+    assert_eq!(engine.budget().in_flight(), 1, "the run holds a permit");
+    assert!(events.lock().unwrap().contains(&"chaos:run".to_owned()));
+
+    // The crash loop the run causes opens an incident linked to the run.
+    // Healing would restart the pod, but the run already disrupts one of
+    // checkout's two pods, and the shared budget allows half of them at once.
+    clock.advance(SignedDuration::from_secs(15));
+    let report = engine.tick().await;
+    let incident = engine
+        .book()
+        .incidents()
+        .find(|i| i.category == crate::Category::PodCrash)
+        .expect("the run's crash loop opens an incident");
+    assert_eq!(incident.chaos_runs, [run.to_string()]);
+    assert!(incident.is_expected());
+    assert_eq!((report.actions, report.denied), (0, 1));
+    let TimelineEvent::Healing { outcome, .. } = &incident.timeline.last().unwrap().event else {
+        panic!("the denial is the last entry");
+    };
+    assert_eq!(
+        outcome,
+        &HealingOutcome::Denied {
+            reason: "safety budget: shop/checkout would have 2 of 2 pods disrupted at once (max fraction 0.5)".into()
+        }
+    );
+
+    // Stopping the run restores the cluster and frees its permit.
+    engine.stop_chaos(run).await.unwrap();
+    let chaos = engine.chaos().unwrap();
+    assert_eq!(chaos.get(run).unwrap().status, RunStatus::Stopped);
+    assert!(sim.faults().is_empty());
+    assert_eq!(engine.budget().in_flight(), 0);
+}
+
+#[tokio::test]
+async fn without_an_executor_chaos_says_so() {
+    let mut h = harness(MockActuator::new(), RULES);
+    let err = h
+        .engine
+        .start_chaos(
+            &crate::chaos::ScenarioId::builtin(crate::chaos::ScenarioType::PodFailure),
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::ChaosUnavailable);
+    assert_eq!(
+        err.to_string(),
+        "chaos is not available: no chaos executor is configured"
+    );
 }

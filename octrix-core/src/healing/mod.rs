@@ -80,6 +80,10 @@ pub enum Error {
 pub struct Subject {
     /// The incident's id.
     pub incident_id: String,
+    /// What healing progress is tracked by: the incident id by default. The
+    /// engine uses the category and workload, so that a replacement pod's
+    /// incident continues down the rule where the replaced pod's left off.
+    pub case: String,
     /// Its category.
     pub category: Category,
     /// Its current severity.
@@ -108,8 +112,10 @@ impl Subject {
         severity: Severity,
         title: impl Into<String>,
     ) -> Self {
+        let incident_id = incident_id.into();
         Self {
-            incident_id: incident_id.into(),
+            case: incident_id.clone(),
+            incident_id,
             category,
             severity,
             title: title.into(),

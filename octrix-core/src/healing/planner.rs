@@ -175,7 +175,7 @@ impl Planner {
         }
         if self
             .progress
-            .get(&subject.incident_id)
+            .get(&subject.case)
             .is_some_and(|p| p.escalated)
         {
             return Decision::AwaitingHuman;
@@ -188,7 +188,7 @@ impl Planner {
         };
         // The gate applies when healing starts: once a rule is under way, the
         // severity raised by its own failed steps must not stop the next step.
-        let starting = !self.progress.contains_key(&subject.incident_id);
+        let starting = !self.progress.contains_key(&subject.case);
         if starting
             && subject.severity > self.config.auto_heal_max_severity
             && !rule.act_above_auto_heal_severity
@@ -198,7 +198,7 @@ impl Planner {
         let rule = rule.clone();
         let progress = self
             .progress
-            .entry(subject.incident_id.clone())
+            .entry(subject.case.clone())
             .or_insert_with(|| Progress {
                 rule: rule.name.clone(),
                 next_action: 0,
@@ -248,26 +248,26 @@ impl Planner {
         })
     }
 
-    /// Records that `planned` was carried out (or tried) for `incident_id` at
-    /// `now`: starts the cooldown and counts the attempt.
-    pub fn record_attempt(&mut self, incident_id: &str, planned: &PlannedAction, now: Timestamp) {
+    /// Records that `planned` was carried out (or tried) for the case
+    /// (see [`Subject::case`]) at `now`: starts the cooldown and counts the attempt.
+    pub fn record_attempt(&mut self, case: &str, planned: &PlannedAction, now: Timestamp) {
         self.cooldowns
             .insert((planned.rule.clone(), planned.remediation.target()), now);
-        if let Some(progress) = self.progress.get_mut(incident_id) {
+        if let Some(progress) = self.progress.get_mut(case) {
             progress.attempts += 1;
         }
     }
 
     /// The last action did not help: the next one in the list is tried.
-    pub fn advance(&mut self, incident_id: &str) {
-        if let Some(progress) = self.progress.get_mut(incident_id) {
+    pub fn advance(&mut self, case: &str) {
+        if let Some(progress) = self.progress.get_mut(case) {
             progress.next_action += 1;
         }
     }
 
-    /// The incident is over: forget its progress.
-    pub fn finish(&mut self, incident_id: &str) {
-        self.progress.remove(incident_id);
+    /// The case is over: forget its progress.
+    pub fn finish(&mut self, case: &str) {
+        self.progress.remove(case);
     }
 
     /// Seed-004 policies that fire for `metric` of `service` at `value`,
@@ -300,7 +300,7 @@ impl Planner {
     }
 
     fn rule_for(&self, subject: &Subject) -> Option<&HealingRule> {
-        match self.progress.get(&subject.incident_id) {
+        match self.progress.get(&subject.case) {
             Some(progress) => self.config.rules.iter().find(|r| r.name == progress.rule),
             None => self.config.matching_rules(subject).into_iter().next(),
         }
@@ -309,7 +309,7 @@ impl Planner {
     fn escalate(&mut self, subject: &Subject, reason: EscalationReason) -> Decision {
         let progress = self
             .progress
-            .entry(subject.incident_id.clone())
+            .entry(subject.case.clone())
             .or_insert_with(|| Progress {
                 rule: String::new(),
                 next_action: 0,

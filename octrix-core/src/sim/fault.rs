@@ -63,10 +63,29 @@ pub enum FaultKind {
         /// Growth in bytes per second.
         bytes_per_second: f64,
     },
+    /// Memory held by a stress process in the pod (a chaos tool's memory
+    /// hog): `bytes` at once plus `bytes_per_second` more over time.
+    ///
+    /// Unlike [`FaultKind::MemoryLeak`], the memory is the tool's, not the
+    /// application's: it is freed when the fault clears (or when the container
+    /// is OOM-killed), so a chaos run can be reverted without a restart.
+    MemoryStress {
+        /// Held from the first step, in bytes.
+        bytes: f64,
+        /// Growth in bytes per second (0 for a fixed allocation).
+        bytes_per_second: f64,
+    },
     /// The node stops reporting ready; its pods turn unready.
     NodeNotReady,
     /// The node reports memory pressure.
     NodeMemoryPressure,
+    /// The node's disk is filled to at least `fraction` of its capacity; at
+    /// 90 % the node reports `DiskPressure`, as the kubelet's default
+    /// `nodefs.available<10%` eviction threshold would.
+    DiskFill {
+        /// Used fraction of the disk in [0, 1].
+        fraction: f64,
+    },
     /// Requests are slower by this much.
     Latency {
         /// Added latency in seconds.

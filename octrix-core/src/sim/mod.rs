@@ -11,7 +11,8 @@
 //!   latency) with noise and a daily pattern; load spreads over ready replicas,
 //!   and latency grows with utilisation.
 //! * Faults ([`FaultKind`]): crash loops (transient or persistent), OOM kills,
-//!   CPU spikes, memory leaks, NotReady nodes, node memory pressure, latency and
+//!   CPU spikes, memory leaks, memory stress (freed when cleared), NotReady
+//!   nodes, node memory pressure, full disks (`DiskPressure`), latency and
 //!   error bursts.
 //! * It answers actions as a cluster would: a restart replaces the pod (curing a
 //!   transient crash loop but not a persistent one), scaling adds or removes
@@ -194,11 +195,11 @@ impl MetricSource for SimCluster {
             let Some(d) = pod.deployment.map(|d| &state.deployments[d]) else {
                 continue;
             };
-            let labels = labels::from_pairs([
+            let labels = std::sync::Arc::new(labels::from_pairs([
                 ("namespace", pod.namespace.as_str()),
                 ("pod", pod.name.as_str()),
                 ("service", d.config.name.as_str()),
-            ]);
+            ]));
             for (metric, value) in [
                 (metric_names::POD_CPU_CORES, pod.cpu_cores),
                 (metric_names::POD_MEMORY_BYTES, pod.memory_bytes),

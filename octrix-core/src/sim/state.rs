@@ -19,6 +19,9 @@ const SECONDS_PER_DAY: f64 = 86_400.0;
 const BYTES_PER_REQUEST: f64 = 2_048.0;
 const DAEMONSET_NAMESPACE: &str = "monitoring";
 const DAEMONSET_NAME: &str = "node-exporter";
+/// Disk utilisation at which a node reports `DiskPressure` (kubelet's default
+/// hard eviction threshold is `nodefs.available<10%`).
+const DISK_PRESSURE_UTILISATION: f64 = 0.9;
 
 #[derive(Debug, Clone)]
 pub(super) struct SimNode {
@@ -54,6 +57,9 @@ pub(super) struct SimPod {
     pub cpu_cores: f64,
     pub memory_bytes: f64,
     pub leaked_bytes: f64,
+    /// Memory grown so far by [`FaultKind::MemoryStress`] faults; freed when
+    /// none applies any more.
+    pub stress_bytes: f64,
     pub request_rate: f64,
 }
 
@@ -243,6 +249,9 @@ impl SimState {
             ready = false;
         }
         let mut extra_cpu = 0.0;
+        let mut stress_held = 0.0;
+        let mut stress_growth = 0.0;
+        let mut stressed = false;
         for fault in &faults {
             match fault {
                 FaultKind::CrashLoop { .. } => {
@@ -260,14 +269,29 @@ impl SimState {
                     pod.leaked_bytes += bytes_per_second * step;
                 }
                 FaultKind::CpuSpike { extra_cores } => extra_cpu += extra_cores,
+                FaultKind::MemoryStress {
+                    bytes,
+                    bytes_per_second,
+                } => {
+                    stressed = true;
+                    stress_held += bytes;
+                    stress_growth += bytes_per_second * step;
+                }
                 _ => {}
             }
         }
-        let memory = base_memory * noise + pod.leaked_bytes;
+        // The stress tool's memory is its own: gone as soon as no stress applies.
+        pod.stress_bytes = if stressed {
+            pod.stress_bytes + stress_growth
+        } else {
+            0.0
+        };
+        let memory = base_memory * noise + pod.leaked_bytes + stress_held + pod.stress_bytes;
         if memory >= memory_limit {
             pod.restart_count += 1;
             pod.last_termination_reason = Some("OOMKilled");
             pod.leaked_bytes = 0.0;
+            pod.stress_bytes = 0.0;
             pod.memory_bytes = base_memory * noise;
             ready = false;
         } else {
@@ -588,7 +612,11 @@ impl SimState {
                 } else {
                     ConditionStatus::False
                 },
-                disk_pressure: ConditionStatus::False,
+                disk_pressure: if self.disk_utilisation(n) >= DISK_PRESSURE_UTILISATION {
+                    ConditionStatus::True
+                } else {
+                    ConditionStatus::False
+                },
                 pid_pressure: ConditionStatus::False,
                 unschedulable: node.unschedulable,
                 cpu_allocatable_cores: self.config.node_cpu_cores,
@@ -675,11 +703,21 @@ impl SimState {
             .sum()
     }
 
-    /// A draw in [0, 1) for metrics that only need to look alive (disk).
+    /// Disk utilisation of node `n` in [0, 1]: a steady draw that only needs
+    /// to look alive, raised by [`FaultKind::DiskFill`] faults.
     pub fn disk_utilisation(&self, n: usize) -> f64 {
         // Deterministic per node: a disk fills slowly, it does not jitter.
         let mut rng = Pcg64Mcg::seed_from_u64(self.config.seed ^ n as u64);
-        0.3 + 0.2 * rng.random::<f64>()
+        let steady = 0.3 + 0.2 * rng.random::<f64>();
+        let name = &self.nodes[n].name;
+        self.faults
+            .iter()
+            .filter(|f| f.applies_to_node(name))
+            .filter_map(|f| match f.kind {
+                FaultKind::DiskFill { fraction } => Some(fraction.clamp(0.0, 1.0)),
+                _ => None,
+            })
+            .fold(steady, f64::max)
     }
 }
 
@@ -698,6 +736,7 @@ impl SimPod {
             cpu_cores: 0.0,
             memory_bytes: base_memory,
             leaked_bytes: 0.0,
+            stress_bytes: 0.0,
             request_rate: 0.0,
         }
     }

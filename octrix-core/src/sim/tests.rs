@@ -488,3 +488,111 @@ fn pending_pods_wait_for_a_schedulable_node() {
     assert_eq!(pending.phase, PodPhase::Pending);
     assert_eq!(pending.node, None);
 }
+
+#[tokio::test]
+async fn memory_stress_holds_memory_until_cleared_and_can_oom() {
+    let (clock, s) = sim(SimConfig {
+        noise: 0.0,
+        ..SimConfig::default()
+    });
+    let mib = 1024.0 * 1024.0;
+    let memory = |s: &SimCluster, pod: &str| {
+        s.snapshot_now().pod("shop", pod).unwrap().containers[0].memory_used_bytes
+    };
+    let fixed = s
+        .inject(
+            FaultKind::MemoryStress {
+                bytes: 100.0 * mib,
+                bytes_per_second: mib,
+            },
+            pod_target("payments-1"),
+            None,
+        )
+        .unwrap();
+    clock.advance(minutes(1));
+    let held = memory(&s, "payments-1");
+    assert!((held - (200.0 + 100.0 + 60.0) * mib).abs() < 1.0, "{held}");
+    assert!((memory(&s, "payments-2") - 200.0 * mib).abs() < 1.0);
+
+    s.clear(fixed).unwrap();
+    clock.advance(minutes(1));
+    let freed = memory(&s, "payments-1");
+    assert!((freed - 200.0 * mib).abs() < 1.0, "freed on clear: {freed}");
+    assert_eq!(
+        s.snapshot_now()
+            .pod("shop", "payments-1")
+            .unwrap()
+            .restarts(),
+        0
+    );
+
+    // Holding more than the 512 MiB limit kills the container every step.
+    s.inject(
+        FaultKind::MemoryStress {
+            bytes: 400.0 * mib,
+            bytes_per_second: 0.0,
+        },
+        pod_target("payments-2"),
+        None,
+    )
+    .unwrap();
+    clock.advance(minutes(1));
+    let snapshot = s.snapshot_now();
+    let pod = snapshot.pod("shop", "payments-2").unwrap();
+    assert_eq!(
+        pod.containers[0].last_termination_reason.as_deref(),
+        Some("OOMKilled")
+    );
+    assert_eq!(pod.restarts(), 4);
+}
+
+#[tokio::test]
+async fn disk_fill_raises_utilisation_and_disk_pressure_until_cleared() {
+    let (clock, s) = sim(SimConfig::default());
+    let node = FaultTarget::Node {
+        name: "node-2".into(),
+    };
+    let disk = |m: &[crate::metrics::NodeMetrics]| {
+        m.iter()
+            .find(|n| n.node == "node-2")
+            .unwrap()
+            .disk_utilisation
+    };
+    let steady = disk(&s.node_metrics().await.unwrap());
+    assert!((0.3..0.5).contains(&steady));
+    assert_eq!(
+        s.snapshot_now().node("node-2").unwrap().disk_pressure,
+        ConditionStatus::False
+    );
+
+    let half = s
+        .inject(FaultKind::DiskFill { fraction: 0.6 }, node.clone(), None)
+        .unwrap();
+    assert_eq!(disk(&s.node_metrics().await.unwrap()), 0.6);
+    assert_eq!(
+        s.snapshot_now().node("node-2").unwrap().disk_pressure,
+        ConditionStatus::False,
+        "60 % used is no pressure"
+    );
+    let full = s
+        .inject(FaultKind::DiskFill { fraction: 0.95 }, node, None)
+        .unwrap();
+    clock.advance(minutes(1));
+    assert_eq!(disk(&s.node_metrics().await.unwrap()), 0.95);
+    assert_eq!(
+        s.snapshot_now().node("node-2").unwrap().disk_pressure,
+        ConditionStatus::True
+    );
+    assert_eq!(
+        s.snapshot_now().node("node-1").unwrap().disk_pressure,
+        ConditionStatus::False
+    );
+
+    s.clear(full).unwrap();
+    s.clear(half).unwrap();
+    assert_eq!(disk(&s.node_metrics().await.unwrap()), steady);
+    assert_eq!(
+        s.snapshot_now().node("node-2").unwrap().disk_pressure,
+        ConditionStatus::False
+    );
+}

@@ -140,13 +140,13 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 fn storage_for(config: &ServerConfig) -> anyhow::Result<(Arc<dyn Storage>, String)> {
     if config.database_url.is_some() {
         bail!(
-            "DATABASE_URL is set ({}), but this build of octrix has no SQL storage yet; unset it to run with in-memory storage",
+            "DATABASE_URL is set ({}), but octrix serve does not use the SQL storage yet: the engine cannot restore its incidents after a restart, so new incident ids would overwrite stored ones; unset it to run with in-memory storage",
             redact_url(&config.database_url())
         );
     }
     Ok((
         Arc::new(MemoryStorage::new()),
-        "in memory (the SQL storage is not in this build yet: nothing survives a restart)"
+        "in memory (the SQL storage is not wired into serve yet: nothing survives a restart)"
             .to_owned(),
     ))
 }
@@ -196,6 +196,7 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
                 notifier: Arc::new(RecordingNotifier::default()),
                 scripts: None,
                 traffic: None,
+                chaos: None,
                 clock: clock.clone(),
             };
             (ports, Some(source), None, Some(reason))

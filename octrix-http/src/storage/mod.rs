@@ -5,6 +5,29 @@
 //! rules, chaos scenarios and runs, traffic rules, the action history) is a
 //! JSON document of a [`DocumentKind`], keyed by id, so that the storage
 //! does not have to change when those types grow fields.
+//!
+//! * [`SqlStorage`] implements the port on SQLite (embedded, the default)
+//!   or PostgreSQL (for several replicas), chosen by the database URL.
+//! * [`GroupCommitter`] batches concurrent writers (webhook deliveries) into
+//!   one transaction, answering each only once its incidents are committed.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), octrix_http::storage::StorageError> {
+//! use std::sync::Arc;
+//! use octrix_http::storage::{GroupCommitter, SqlStorage, Storage};
+//!
+//! let storage = Arc::new(SqlStorage::connect("sqlite://data/octrix.db").await?);
+//! let committer = GroupCommitter::spawn(storage.clone());
+//! storage.ping().await?;
+//! # drop(committer);
+//! # Ok(()) }
+//! ```
+
+mod group_commit;
+mod sql;
+
+pub use group_commit::{GroupCommitConfig, GroupCommitter};
+pub use sql::{SqlBackend, SqlStorage, SqlStorageOptions};
 
 use async_trait::async_trait;
 use octrix_core::Timestamp;
@@ -117,3 +140,6 @@ pub trait Storage: IncidentStore {
     /// Checks the database answers (for `/ready`).
     async fn ping(&self) -> Result<(), StorageError>;
 }
+
+#[cfg(test)]
+mod tests;
