@@ -1097,7 +1097,7 @@ impl Engine {
                     due: now.checked_add(settle).unwrap_or(Timestamp::MAX),
                     planned,
                     permit,
-                    category: category,
+                    category,
                     workload,
                 });
             }
