@@ -539,7 +539,12 @@ impl IncidentBook {
         if !incident.is_active() {
             return Ingested::Ignored(IgnoreReason::AlreadyResolved);
         }
-        if occurrence_started_at.is_some_and(|started| started < incident.occurrence_started_at) {
+        // Whole seconds: Alertmanager's resolved notification may carry the
+        // start time truncated to the second while the firing one had
+        // milliseconds; an older occurrence is always seconds older.
+        if occurrence_started_at
+            .is_some_and(|started| started.as_second() < incident.occurrence_started_at.as_second())
+        {
             return Ingested::Ignored(IgnoreReason::StaleResolution);
         }
         if !self.config.auto_resolve {
