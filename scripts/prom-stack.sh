@@ -9,7 +9,7 @@
 # `start` writes the URLs the tests read to target/prom-stack.env:
 #   OCTRIX_TEST_PROMETHEUS_URL, OCTRIX_TEST_ALERTMANAGER_URL,
 #   OCTRIX_TEST_NODE_EXPORTER_URL, OCTRIX_TEST_WEBHOOK_LISTEN,
-#   OCTRIX_TEST_METRICS_LISTEN
+#   OCTRIX_TEST_WEBHOOK_TOKEN, OCTRIX_TEST_METRICS_LISTEN
 # (source it, or let the tests find it there).
 #
 # Settings (environment, all optional):
@@ -32,6 +32,9 @@ AM_PORT=${AM_PORT:-19093}
 NODE_PORT=${NODE_PORT:-19100}
 WEBHOOK_PORT=${WEBHOOK_PORT:-19095}
 METRICS_PORT=${METRICS_PORT:-19096}
+# Alertmanager sends it as `Authorization: Bearer ...` with every delivery
+# (octrix serve's webhook token; a loopback-only test value).
+WEBHOOK_TOKEN=${WEBHOOK_TOKEN:-octrix-test-webhook-token}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 COMPONENTS="prometheus alertmanager node-exporter"
 
@@ -140,6 +143,10 @@ receivers:
     webhook_configs:
       - url: http://$HOST:$WEBHOOK_PORT/alerts
         send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: $WEBHOOK_TOKEN
 EOF
   promtool check config "$STACK_DIR/prometheus.yml" >"$STACK_DIR/logs/check.log" 2>&1 ||
     { cat "$STACK_DIR/logs/check.log" >&2; die "prometheus.yml is invalid"; }
@@ -255,6 +262,7 @@ OCTRIX_TEST_PROMETHEUS_URL=http://$HOST:$PROM_PORT
 OCTRIX_TEST_ALERTMANAGER_URL=http://$HOST:$AM_PORT
 OCTRIX_TEST_NODE_EXPORTER_URL=http://$HOST:$NODE_PORT
 OCTRIX_TEST_WEBHOOK_LISTEN=$HOST:$WEBHOOK_PORT
+OCTRIX_TEST_WEBHOOK_TOKEN=$WEBHOOK_TOKEN
 OCTRIX_TEST_METRICS_LISTEN=$HOST:$METRICS_PORT
 EOF
   say "ready; environment in $ENV_FILE:"

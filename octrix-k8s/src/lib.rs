@@ -12,15 +12,27 @@
 //!   an Event per action, retries with backoff and typed errors.
 //! * [`LeaderElector`] elects one replica on a `coordination.k8s.io/v1` Lease;
 //!   [`KubeActuator::with_leader`] makes only the leader act.
+//! * [`NoMetricSource`] lets the engine run on the Kubernetes API alone,
+//!   without Prometheus.
 //! * [`K8sConfig`] is the `[kubernetes]` section of Octrix's configuration
 //!   file.
 //! * [`rbac`] lists every API operation the crate performs; the
 //!   least-privilege ClusterRole in `docs/deploy/` is checked against it.
 //!
-//! The crate decides nothing: what to do comes from `octrix-core`. Modules
-//! for Istio routing (`routing`) and chaos executors (`chaos`) are to follow
-//! the same pattern: a struct holding a [`kube::Client`] that implements a
-//! core port, requests named by [`rbac::ApiOp`]s, sent through [`api::call`].
+//! * [`KubeRoutingApplier`] server-side applies the Istio VirtualService and
+//!   DestinationRule the core generates from a
+//!   [`TrafficRule`](octrix_core::routing::TrafficRule), with a clear error
+//!   when Istio's CRDs are missing, and implements the engine's
+//!   [`TrafficControl`](octrix_core::engine::TrafficControl) (canary
+//!   rollback).
+//! * [`KubeChaosExecutor`] implements
+//!   [`ChaosExecutor`](octrix_core::chaos::ChaosExecutor): pod deletion,
+//!   node cordon and drain, stress Jobs, Istio fault injection and deny
+//!   NetworkPolicies, all labelled with the run id and reverted exactly.
+//!
+//! The crate decides nothing: what to do comes from `octrix-core`. Each
+//! module is a struct holding a [`kube::Client`] that implements a core port,
+//! with requests named by [`rbac::ApiOp`]s, sent through [`api::call`].
 //!
 //! CPU and memory usage are not served by the Kubernetes API without
 //! metrics-server: snapshots report them as `0.0`, and the core takes usage
@@ -33,15 +45,21 @@
 
 pub mod actuator;
 pub mod api;
+pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod convert;
 pub mod leader;
+pub mod metrics;
 pub mod observer;
 pub mod rbac;
+pub mod routing;
 
 pub use actuator::{ActuatorConfig, KubeActuator};
+pub use chaos::{ChaosExecutorConfig, KubeChaosExecutor};
 pub use client::{Connection, connect};
 pub use config::K8sConfig;
 pub use leader::{LeaderElector, LeaseConfig};
+pub use metrics::NoMetricSource;
 pub use observer::{KubeObserver, ObserverConfig};
+pub use routing::{KubeRoutingApplier, RoutingError};

@@ -69,8 +69,31 @@ pub const CREATE_EVENT: ApiOp = op("events.k8s.io", "events", "create");
 /// Events: count a repeated action in the same event series.
 pub const PATCH_EVENT: ApiOp = op("events.k8s.io", "events", "patch");
 
+/// Routing: read a VirtualService back; chaos: read one before adding faults.
+pub const GET_VIRTUAL_SERVICE: ApiOp = op("networking.istio.io", "virtualservices", "get");
+/// Routing: server-side apply a VirtualService; chaos: add and remove faults.
+pub const PATCH_VIRTUAL_SERVICE: ApiOp = op("networking.istio.io", "virtualservices", "patch");
+/// Chaos: create a fault-injecting VirtualService where the service has none.
+pub const CREATE_VIRTUAL_SERVICE: ApiOp = op("networking.istio.io", "virtualservices", "create");
+/// Chaos: delete the VirtualService a run created.
+pub const DELETE_VIRTUAL_SERVICE: ApiOp = op("networking.istio.io", "virtualservices", "delete");
+/// Routing: read a DestinationRule back.
+pub const GET_DESTINATION_RULE: ApiOp = op("networking.istio.io", "destinationrules", "get");
+/// Routing: server-side apply a DestinationRule.
+pub const PATCH_DESTINATION_RULE: ApiOp = op("networking.istio.io", "destinationrules", "patch");
+/// Chaos: start a stress Job.
+pub const CREATE_JOB: ApiOp = op("batch", "jobs", "create");
+/// Chaos: delete a stress Job (and its pods).
+pub const DELETE_JOB: ApiOp = op("batch", "jobs", "delete");
+/// Chaos: create a deny-all NetworkPolicy (network partition).
+pub const CREATE_NETWORK_POLICY: ApiOp = op("networking.k8s.io", "networkpolicies", "create");
+/// Chaos: delete the NetworkPolicy of a partition.
+pub const DELETE_NETWORK_POLICY: ApiOp = op("networking.k8s.io", "networkpolicies", "delete");
+/// Chaos: read a Service's pod selector (network partition).
+pub const GET_SERVICE: ApiOp = op("", "services", "get");
+
 /// Discovery of the served API groups (`GET /apis`), to choose the Eviction
-/// version. A non-resource URL that the built-in `system:discovery` role grants
+/// version and to tell whether Istio's CRDs are installed. A non-resource URL that the built-in `system:discovery` role grants
 /// every authenticated user, so it is not part of [`ALL_OPS`].
 pub const DISCOVERY: ApiOp = op("", "/apis", "get");
 
@@ -96,6 +119,17 @@ pub const ALL_OPS: &[ApiOp] = &[
     UPDATE_LEASE,
     CREATE_EVENT,
     PATCH_EVENT,
+    GET_VIRTUAL_SERVICE,
+    PATCH_VIRTUAL_SERVICE,
+    CREATE_VIRTUAL_SERVICE,
+    DELETE_VIRTUAL_SERVICE,
+    GET_DESTINATION_RULE,
+    PATCH_DESTINATION_RULE,
+    CREATE_JOB,
+    DELETE_JOB,
+    CREATE_NETWORK_POLICY,
+    DELETE_NETWORK_POLICY,
+    GET_SERVICE,
 ];
 
 /// [`ALL_OPS`] grouped as RBAC rules: `(group, resource) -> verbs`.
@@ -128,6 +162,14 @@ mod tests {
             rules[&("coordination.k8s.io", "leases")],
             BTreeSet::from(["create", "get", "update"])
         );
-        assert_eq!(rules.len(), 8);
+        assert_eq!(
+            rules[&("networking.istio.io", "virtualservices")],
+            BTreeSet::from(["create", "delete", "get", "patch"])
+        );
+        assert_eq!(
+            rules[&("batch", "jobs")],
+            BTreeSet::from(["create", "delete"])
+        );
+        assert_eq!(rules.len(), 13);
     }
 }

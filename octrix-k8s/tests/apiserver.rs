@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -18,15 +19,34 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use octrix_core::chaos::{
+    Change, ChaosExecutor, ExecutorError, InjectionPlan, Parameters, PartitionDirection, RunId,
+    Target,
+};
 use octrix_core::cluster::{
     ClusterAction, ClusterActuator, ClusterError, ClusterKind, ClusterObserver, ClusterSnapshot,
     ConditionStatus, PodOwner, PodPhase,
 };
+use octrix_core::engine::{
+    Engine, EngineConfig, EngineEvent, Ports, RecordingNotifier, TrafficControl,
+};
+use octrix_core::healing::HealingConfig;
+use octrix_core::incident::{InMemoryIncidentStore, IncidentStore, TimelineEvent};
+use octrix_core::routing::{Destination, IstioApiVersion, TrafficRule};
+use octrix_k8s::NoMetricSource;
 use octrix_k8s::actuator::{ActuatorConfig, KubeActuator};
+use octrix_k8s::api::RetryConfig;
+use octrix_k8s::chaos::{
+    ChaosExecutorConfig, KubeChaosExecutor, ORIGINAL_HTTP_ANNOTATION, RUN_LABEL,
+};
 use octrix_k8s::leader::{LeaderElector, LeaseConfig};
 use octrix_k8s::observer::{KubeObserver, ObserverConfig, ObserverError};
+use octrix_k8s::routing::{
+    KubeRoutingApplier, RoutingError, istio_served, virtual_service_resource,
+};
 use serde_json::{Value, json};
 
 const UNPRIVILEGED_CONTEXT: &str = "octrix-test-unprivileged";
@@ -960,4 +980,702 @@ async fn the_deployed_cluster_role_is_enough() {
         .stop()
         .await
         .expect("release with the deployed role");
+
+    // Chaos with the deployed role: a partition, a stress Job and a pod failure.
+    create_pod(&client, &ns, "web-3", &node, json!({})).await;
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
+    let service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}
+    }))
+    .expect("service");
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create service");
+    let executor = chaos_executor(&deployed);
+    let web3 = Target::Pod {
+        namespace: ns.clone(),
+        name: "web-3".into(),
+    };
+    for (run, parameters, target) in [
+        (
+            20,
+            Parameters::NetworkPartition {
+                duration_seconds: 60,
+                direction: PartitionDirection::From,
+            },
+            Target::Service {
+                namespace: ns.clone(),
+                name: "web".into(),
+            },
+        ),
+        (
+            21,
+            Parameters::MemoryStress {
+                duration_seconds: 60,
+                memory_mb: 64,
+            },
+            web3.clone(),
+        ),
+        (
+            22,
+            Parameters::PodFailure {
+                duration_seconds: 60,
+            },
+            web3.clone(),
+        ),
+    ] {
+        let injection = executor
+            .inject(&plan(run, parameters.clone(), vec![target]))
+            .await
+            .unwrap_or_else(|e| panic!("{parameters:?}: {e}"));
+        executor
+            .revert(&injection)
+            .await
+            .unwrap_or_else(|e| panic!("revert {parameters:?}: {e}"));
+    }
+    assert!(pods.get_opt("web-3").await.expect("get").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Istio routing, chaos and the engine
+// ---------------------------------------------------------------------------------------------
+
+const ISTIO_CRDS: [&str; 2] = [
+    "virtualservices.networking.istio.io",
+    "destinationrules.networking.istio.io",
+];
+
+fn crd_api(client: &Client) -> Api<CustomResourceDefinition> {
+    Api::all(client.clone())
+}
+
+async fn istio_is_served(client: &Client, version: IstioApiVersion) -> bool {
+    istio_served(client, &RetryConfig::default(), version)
+        .await
+        .expect("discovery")
+}
+
+/// Removes Istio's CRDs (left by an earlier run on a reused server) and waits
+/// until discovery no longer serves the group.
+async fn uninstall_istio(client: &Client) {
+    let crds = crd_api(client);
+    for name in ISTIO_CRDS {
+        match crds.delete(name, &Default::default()).await {
+            Ok(_) | Err(kube::Error::Api(_)) => {}
+            Err(e) => panic!("delete CRD {name}: {e}"),
+        }
+    }
+    eventually("Istio to be gone", Duration::from_secs(30), || async {
+        (!istio_is_served(client, IstioApiVersion::V1beta1).await).then_some(())
+    })
+    .await;
+}
+
+/// Installs the minimal Istio CRDs of `tests/data/` and waits until both
+/// versions are served.
+async fn install_istio(client: &Client) {
+    let crds = crd_api(client);
+    for file in [
+        "istio-virtualservice-crd.yaml",
+        "istio-destinationrule-crd.yaml",
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(file);
+        let crd: CustomResourceDefinition =
+            serde_norway::from_str(&std::fs::read_to_string(&path).expect("CRD file"))
+                .expect("CRD");
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .unwrap_or_else(|e| panic!("create {file}: {e}"));
+    }
+    eventually(
+        "Istio CRDs to be served",
+        Duration::from_secs(30),
+        || async {
+            (istio_is_served(client, IstioApiVersion::V1beta1).await
+                && istio_is_served(client, IstioApiVersion::V1).await)
+                .then_some(())
+        },
+    )
+    .await;
+    // Discovery can list the group a moment before its handlers serve it.
+    for version in [IstioApiVersion::V1beta1, IstioApiVersion::V1] {
+        for resource in [
+            virtual_service_resource(version),
+            octrix_k8s::routing::destination_rule_resource(version),
+        ] {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            eventually(
+                "Istio resources to be served",
+                Duration::from_secs(30),
+                || async { api.list(&Default::default()).await.ok().map(drop) },
+            )
+            .await;
+        }
+    }
+}
+
+fn weights(virtual_service: &DynamicObject) -> Vec<(String, i64)> {
+    virtual_service.data["spec"]["http"][0]["route"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|d| {
+            (
+                d["destination"]["subset"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                d["weight"].as_i64().unwrap_or(100),
+            )
+        })
+        .collect()
+}
+
+fn chaos_executor(connection: &octrix_k8s::Connection) -> KubeChaosExecutor {
+    let mut config = ChaosExecutorConfig::new(connection.cluster_name.clone());
+    config.actuator.restart_grace_period_seconds = Some(0);
+    config.actuator.eviction_retry_interval = Duration::from_millis(500);
+    config.istio_version = IstioApiVersion::V1beta1;
+    config.drain_timeout_seconds = 10;
+    KubeChaosExecutor::new(connection.client.clone(), config)
+}
+
+fn plan(run: u64, parameters: Parameters, targets: Vec<Target>) -> InjectionPlan {
+    InjectionPlan {
+        run: RunId(run),
+        parameters,
+        targets,
+        until: jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5),
+    }
+}
+
+/// One test, because Istio's CRDs are cluster-wide: first their absence, then
+/// routing and fault injection with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn istio_routing_and_fault_injection() {
+    let connection = connect(None).await;
+    let client = connection.client.clone();
+    let ns = unique("istio");
+    create_namespace(&client, &ns).await;
+    uninstall_istio(&client).await;
+
+    let rule = TrafficRule::weighted(
+        "web",
+        ns.clone(),
+        vec![
+            Destination::for_version("v1", 90),
+            Destination::for_version("v2", 10),
+        ],
+    );
+    let applier = KubeRoutingApplier::new(client.clone(), IstioApiVersion::V1beta1);
+    let err = applier.apply(&rule).await.expect_err("no CRDs yet");
+    assert!(
+        matches!(err, RoutingError::IstioNotInstalled { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "Istio CRDs are not installed (networking.istio.io/v1beta1)"
+    );
+    let executor = chaos_executor(&connection);
+    let latency = Parameters::LatencyInjection {
+        duration_seconds: 60,
+        latency_ms: 300,
+        jitter_ms: 0,
+    };
+    let web = Target::Service {
+        namespace: ns.clone(),
+        name: "web".into(),
+    };
+    let err = executor
+        .inject(&plan(1, latency.clone(), vec![web.clone()]))
+        .await
+        .expect_err("no CRDs yet");
+    assert_eq!(
+        err,
+        ExecutorError::Rejected {
+            target: format!("service/{ns}/web"),
+            reason: "Istio CRDs are not installed (networking.istio.io/v1beta1)".into()
+        }
+    );
+
+    install_istio(&client).await;
+    // A negative discovery answer is not cached: the same applier now works.
+    let applied = applier.apply(&rule).await.expect("apply");
+    assert_eq!(
+        weights(&applied.virtual_service),
+        [("v1".into(), 90), ("v2".into(), 10)]
+    );
+    let read = applier
+        .virtual_service(&ns, "web")
+        .await
+        .expect("get")
+        .expect("VirtualService stored");
+    assert_eq!(
+        read.types.as_ref().expect("types").api_version,
+        "networking.istio.io/v1beta1"
+    );
+    assert_eq!(read.data["spec"]["hosts"], json!(["web"]));
+    assert_eq!(weights(&read), [("v1".into(), 90), ("v2".into(), 10)]);
+    assert_eq!(
+        read.metadata.labels.as_ref().expect("labels")["app.kubernetes.io/managed-by"],
+        "octrix"
+    );
+    let managers: Vec<_> = read
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|f| {
+            (
+                f.manager.clone().unwrap_or_default(),
+                f.operation.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(managers, [("octrix".to_owned(), "Apply".to_owned())]);
+    let dr = applier
+        .destination_rule(&ns, "web")
+        .await
+        .expect("get")
+        .expect("DestinationRule stored");
+    assert_eq!(
+        dr.data["spec"]["subsets"][1],
+        json!({"name": "v2", "labels": {"version": "v2"}})
+    );
+
+    // The same objects through v1 (one storage version, both served).
+    let v1 = KubeRoutingApplier::new(client.clone(), IstioApiVersion::V1);
+    let mut shifted = rule.clone();
+    shifted.destinations = vec![
+        Destination::for_version("v1", 50),
+        Destination::for_version("v2", 50),
+    ];
+    v1.apply(&shifted).await.expect("apply v1");
+    let read = applier
+        .virtual_service(&ns, "web")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(weights(&read), [("v1".into(), 50), ("v2".into(), 50)]);
+
+    // Canary rollback through the engine's port.
+    let summary = TrafficControl::rollback(&applier, &ns, "web")
+        .await
+        .expect("rollback");
+    assert!(summary.contains("to subset v1"), "{summary}");
+    let rolled_back = applier
+        .virtual_service(&ns, "web")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        weights(&rolled_back),
+        [("v1".into(), 100), ("v2".into(), 0)]
+    );
+    let err = TrafficControl::rollback(&applier, &ns, "ghost")
+        .await
+        .expect_err("no rule applied for ghost");
+    assert!(err.reason.contains("stable subset"), "{err}");
+
+    // Latency injection patches the service's VirtualService, revert restores it.
+    let injection = executor
+        .inject(&plan(2, latency, vec![web.clone()]))
+        .await
+        .expect("inject latency");
+    assert_eq!(injection.changes.len(), 1);
+    let faulty = applier
+        .virtual_service(&ns, "web")
+        .await
+        .expect("get")
+        .expect("stored");
+    let fault = &faulty.data["spec"]["http"][0]["fault"];
+    assert_eq!(fault["delay"]["fixedDelay"], "300ms");
+    assert_eq!(fault["delay"]["percentage"]["value"].as_f64(), Some(100.0));
+    assert_eq!(
+        faulty.metadata.labels.as_ref().expect("labels")[RUN_LABEL],
+        "run-2"
+    );
+    // A second run on the same service is refused and changes nothing.
+    let busy = executor
+        .inject(&plan(
+            3,
+            Parameters::ServiceFailure {
+                duration_seconds: 60,
+                error_percent: 50.0,
+            },
+            vec![web.clone()],
+        ))
+        .await
+        .expect_err("already under chaos");
+    assert!(busy.to_string().contains("run-2"), "{busy}");
+    executor.revert(&injection).await.expect("revert");
+    executor
+        .revert(&injection)
+        .await
+        .expect("revert is idempotent");
+    let restored = applier
+        .virtual_service(&ns, "web")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(restored.data["spec"], rolled_back.data["spec"]);
+    let labels = restored.metadata.labels.clone().unwrap_or_default();
+    assert!(!labels.contains_key(RUN_LABEL), "{labels:?}");
+    assert!(
+        !restored
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key(ORIGINAL_HTTP_ANNOTATION)
+    );
+
+    // Packet loss on a service without a VirtualService creates one for the run.
+    let api = Target::Service {
+        namespace: ns.clone(),
+        name: "api".into(),
+    };
+    let injection = executor
+        .inject(&plan(
+            4,
+            Parameters::PacketLoss {
+                duration_seconds: 60,
+                loss_percent: 20.0,
+            },
+            vec![api],
+        ))
+        .await
+        .expect("inject packet loss");
+    let vs_api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &virtual_service_resource(IstioApiVersion::V1beta1),
+    );
+    let params = kube::api::ListParams::default().labels(&format!("{RUN_LABEL}=run-4"));
+    let created = vs_api.list(&params).await.expect("list").items;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].data["spec"]["hosts"], json!(["api"]));
+    let abort = &created[0].data["spec"]["http"][0]["fault"]["abort"];
+    assert_eq!(abort["httpStatus"], 503);
+    assert_eq!(abort["percentage"]["value"].as_f64(), Some(20.0));
+    executor.revert(&injection).await.expect("revert");
+    assert!(vs_api.list(&params).await.expect("list").items.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn chaos_runs_are_reverted() {
+    let connection = connect(None).await;
+    let client = connection.client.clone();
+    let ns = unique("chaos");
+    create_namespace(&client, &ns).await;
+    let node = unique("node");
+    create_node(&client, &node, &ns, true).await;
+    for pod in ["web-1", "web-2", "web-3"] {
+        create_pod(&client, &ns, pod, &node, json!({})).await;
+    }
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
+    let service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}
+    }))
+    .expect("service");
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create service");
+    let executor = chaos_executor(&connection);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod_target = |name: &str| Target::Pod {
+        namespace: ns.clone(),
+        name: name.into(),
+    };
+
+    // A wrong target kind is refused before anything changes.
+    let err = executor
+        .inject(&plan(
+            10,
+            Parameters::PodFailure {
+                duration_seconds: 60,
+            },
+            vec![Target::Node { name: node.clone() }],
+        ))
+        .await
+        .expect_err("pod-failure on a node");
+    assert!(err.to_string().contains("acts on pods"), "{err}");
+    let err = executor
+        .inject(&plan(
+            10,
+            Parameters::MemoryLeak {
+                duration_seconds: 60,
+                rate_mb_per_second: 1.0,
+            },
+            vec![pod_target("web-1")],
+        ))
+        .await
+        .expect_err("unsupported");
+    assert!(matches!(err, ExecutorError::Unsupported { .. }), "{err}");
+
+    // Stress: a Job labelled with the run, pinned to the pod's node; revert deletes it.
+    let stress = executor
+        .inject(&plan(
+            11,
+            Parameters::CpuStress {
+                duration_seconds: 60,
+                workers: 1,
+                load_percent: 50,
+            },
+            vec![pod_target("web-3")],
+        ))
+        .await
+        .expect("inject cpu stress");
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), &ns);
+    let by_run = kube::api::ListParams::default().labels(&format!("{RUN_LABEL}=run-11"));
+    let created = jobs.list(&by_run).await.expect("list jobs").items;
+    assert_eq!(created.len(), 1);
+    let pod_spec = created[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod spec");
+    assert_eq!(pod_spec.node_name.as_deref(), Some(node.as_str()));
+    assert_eq!(
+        pod_spec.containers[0]
+            .command
+            .as_ref()
+            .expect("command")
+            .join(" "),
+        "stress-ng --cpu 1 --cpu-load 50 --timeout 60s"
+    );
+    executor.revert(&stress).await.expect("revert stress");
+    assert!(jobs.list(&by_run).await.expect("list").items.is_empty());
+
+    // Network partition: a deny NetworkPolicy over the Service's pods.
+    let partition = executor
+        .inject(&plan(
+            12,
+            Parameters::NetworkPartition {
+                duration_seconds: 60,
+                direction: PartitionDirection::Both,
+            },
+            vec![Target::Service {
+                namespace: ns.clone(),
+                name: "web".into(),
+            }],
+        ))
+        .await
+        .expect("inject partition");
+    let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(client.clone(), &ns);
+    let by_run = kube::api::ListParams::default().labels(&format!("{RUN_LABEL}=run-12"));
+    let created = policies.list(&by_run).await.expect("list policies").items;
+    assert_eq!(created.len(), 1);
+    let spec = created[0].spec.as_ref().expect("spec");
+    assert_eq!(
+        spec.pod_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.clone()),
+        Some([("app".to_owned(), "web".to_owned())].into())
+    );
+    assert_eq!(
+        spec.policy_types.as_deref(),
+        Some(&["Ingress".to_owned(), "Egress".to_owned()][..])
+    );
+    executor.revert(&partition).await.expect("revert partition");
+    assert!(policies.list(&by_run).await.expect("list").items.is_empty());
+
+    // Pod failure deletes the pod.
+    let failure = executor
+        .inject(&plan(
+            13,
+            Parameters::PodFailure {
+                duration_seconds: 60,
+            },
+            vec![pod_target("web-1")],
+        ))
+        .await
+        .expect("inject pod failure");
+    assert!(pods.get_opt("web-1").await.expect("get").is_none());
+    executor.revert(&failure).await.expect("revert pod failure");
+
+    // Node failure cordons and drains; revert uncordons.
+    let nodes: Api<Node> = Api::all(client.clone());
+    let unschedulable = |n: Node| n.spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let failure = executor
+        .inject(&plan(
+            14,
+            Parameters::NodeFailure {
+                duration_seconds: 60,
+                cordon: true,
+            },
+            vec![Target::Node { name: node.clone() }],
+        ))
+        .await
+        .expect("inject node failure");
+    assert_eq!(failure.changes[0], Change::Cordon { node: node.clone() });
+    assert!(unschedulable(nodes.get(&node).await.expect("node")));
+    assert!(
+        pods.get_opt("web-2").await.expect("get").is_none(),
+        "drained"
+    );
+    executor
+        .revert(&failure)
+        .await
+        .expect("revert node failure");
+    assert!(!unschedulable(nodes.get(&node).await.expect("node")));
+    executor
+        .revert(&failure)
+        .await
+        .expect("revert is idempotent");
+
+    // An operator's cordon stays after a run.
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .expect("cordon");
+    let failure = executor
+        .inject(&plan(
+            15,
+            Parameters::NodeFailure {
+                duration_seconds: 60,
+                cordon: true,
+            },
+            vec![Target::Node { name: node.clone() }],
+        ))
+        .await
+        .expect("inject node failure");
+    assert!(
+        !failure
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Cordon { .. }))
+    );
+    executor.revert(&failure).await.expect("revert");
+    assert!(unschedulable(nodes.get(&node).await.expect("node")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test kube-apiserver: run scripts/test"]
+async fn the_engine_heals_a_crash_loop() {
+    let connection = connect(None).await;
+    let client = connection.client.clone();
+    let ns = unique("engine");
+    create_namespace(&client, &ns).await;
+    let node = unique("node");
+    create_node(&client, &node, &ns, true).await;
+    create_pod(&client, &ns, "web-1", &node, json!({})).await;
+    create_pod(&client, &ns, "web-2", &node, json!({})).await;
+    run_pod(&client, &ns, "web-1").await;
+    run_pod(&client, &ns, "web-2").await;
+
+    let mut config = ObserverConfig::new(connection.cluster_name.clone());
+    config.namespace = Some(ns.clone());
+    config.node_label_selector = Some(format!("octrix-e2e={ns}"));
+    let observer = Arc::new(KubeObserver::spawn(client.clone(), config));
+    observer
+        .wait_until_ready(Duration::from_secs(20))
+        .await
+        .expect("stores sync");
+    let store = Arc::new(InMemoryIncidentStore::default());
+    let ports = Ports {
+        metrics: Arc::new(NoMetricSource),
+        observer: observer.clone(),
+        actuator: Arc::new(actuator(&connection)),
+        store: store.clone(),
+        events: Arc::new(|_event: EngineEvent| {}),
+        notifier: Arc::new(RecordingNotifier::default()),
+        scripts: None,
+        traffic: None,
+        chaos: Some(Arc::new(chaos_executor(&connection))),
+        clock: Arc::new(jiff::Timestamp::now),
+    };
+    let healing = HealingConfig::from_yaml(
+        r#"
+settle_seconds: 60
+rules:
+  - name: crashloops
+    match: { categories: [pod-crash] }
+    actions:
+      - type: restart-pod
+"#,
+    )
+    .expect("healing config");
+    let mut engine = Engine::new(
+        EngineConfig {
+            healing,
+            ..EngineConfig::default()
+        },
+        ports,
+    )
+    .expect("engine");
+    let quiet = engine.tick().await;
+    assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
+    assert_eq!((quiet.opened, quiet.actions), (0, 0));
+
+    // The kubelet reports a crash loop.
+    crash_loop(&client, &ns, "web-1", 4).await;
+    snapshot_when(&observer, "the crash loop", |s| {
+        s.pod(&ns, "web-1").is_some_and(|p| {
+            p.containers
+                .iter()
+                .any(|c| c.waiting_reason.as_deref() == Some("CrashLoopBackOff"))
+        })
+    })
+    .await;
+    let report = engine.tick().await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // The crash loop, its OOM kill and the pod not being ready are each an
+    // incident; the healing rule acts on the crash loop only.
+    assert!(report.opened >= 1, "{report:?}");
+    assert_eq!(report.actions, 1, "{report:?}");
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        pods.get_opt("web-1").await.expect("get").is_none(),
+        "restarted"
+    );
+    assert!(pods.get_opt("web-2").await.expect("get").is_some());
+    assert_eq!(
+        events_about(&client, &ns, "web-1", "Restarted").await.len(),
+        1
+    );
+    let incident = engine
+        .book()
+        .incidents()
+        .find(|i| i.category == octrix_core::Category::PodCrash)
+        .expect("a pod-crash incident")
+        .clone();
+    assert_eq!(
+        store.get(&incident.id).await.expect("store").map(|i| i.id),
+        Some(incident.id.clone()),
+        "persisted"
+    );
+    let steps: Vec<String> = incident
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            TimelineEvent::Healing {
+                action, outcome, ..
+            } => Some(format!(
+                "{action}:{}",
+                serde_json::to_value(outcome).expect("json")["result"]
+                    .as_str()
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, ["restart-pod:executed"], "{:#?}", incident.timeline);
+    let history: Vec<_> = engine.action_history().collect();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].target, format!("pod/{ns}/web-1"));
 }

@@ -95,6 +95,9 @@ pub enum EngineEvent {
     /// A chaos run changed state.
     #[serde(rename = "chaos:run")]
     Chaos(ChaosEvent),
+    /// A circuit breaker changed state.
+    #[serde(rename = "circuit:changed")]
+    CircuitBreaker(crate::resilience::BreakerTransition),
 }
 
 impl EngineEvent {
@@ -110,6 +113,7 @@ impl EngineEvent {
             Self::IncidentResolved(_) => "incident:resolved",
             Self::SourceStatus(_) => "source:status",
             Self::Chaos(_) => "chaos:run",
+            Self::CircuitBreaker(_) => "circuit:changed",
         }
     }
 

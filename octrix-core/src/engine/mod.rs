@@ -477,6 +477,24 @@ impl Engine {
         Ok(incident)
     }
 
+    /// Records circuit breaker state changes (drained from a
+    /// [`BreakerRegistry`](crate::resilience::BreakerRegistry)) on the
+    /// timelines of their services' active incidents, persists them, and
+    /// publishes each change.
+    pub async fn record_breaker_transitions(
+        &mut self,
+        transitions: &[crate::resilience::BreakerTransition],
+    ) -> Result<(), Error> {
+        for transition in transitions {
+            let ids = self.book.record_breaker_transition(transition);
+            self.changed.extend(ids);
+            self.ports
+                .events
+                .publish(EngineEvent::CircuitBreaker(transition.clone()));
+        }
+        self.persist().await.map_err(Error::Store)
+    }
+
     fn chaos_mut(&mut self) -> Result<&mut ChaosController, Error> {
         self.chaos.as_mut().ok_or(Error::ChaosUnavailable)
     }

@@ -508,3 +508,65 @@ async fn without_an_executor_chaos_says_so() {
         "chaos is not available: no chaos executor is configured"
     );
 }
+
+#[tokio::test]
+async fn breaker_changes_go_on_the_service_incident_timeline() {
+    use crate::alert::{Alert, AlertStatus};
+    use crate::resilience::{BreakerState, BreakerTransition, TransitionReason};
+
+    let mut h = harness(MockActuator::new(), RULES);
+    let alert = Alert {
+        fingerprint: "f1".into(),
+        status: AlertStatus::Firing,
+        labels: crate::labels::from_pairs([("alertname", "Errors"), ("service", "checkout")]),
+        annotations: Labels::new(),
+        starts_at: h.clock.now(),
+        ends_at: None,
+        generator_url: None,
+    };
+    h.engine.ingest_alerts(&[alert]).await.unwrap();
+    let opened = BreakerTransition {
+        service: "checkout".into(),
+        from: BreakerState::Closed,
+        to: BreakerState::Open,
+        at: h.clock.now(),
+        reason: TransitionReason::ConsecutiveFailures { count: 5 },
+    };
+    let elsewhere = BreakerTransition {
+        service: "payments".into(),
+        ..opened.clone()
+    };
+    h.engine
+        .record_breaker_transitions(&[opened, elsewhere])
+        .await
+        .unwrap();
+    let incident = h.engine.book().incidents().next().unwrap();
+    let breaker_entries: Vec<_> = incident
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.event, TimelineEvent::CircuitBreaker { .. }))
+        .collect();
+    assert_eq!(
+        breaker_entries.len(),
+        1,
+        "only checkout's breaker is on checkout's incident"
+    );
+    let json = serde_json::to_value(breaker_entries[0]).unwrap();
+    assert_eq!(json["kind"], "circuit_breaker");
+    assert_eq!(
+        (json["from"].as_str(), json["to"].as_str()),
+        (Some("closed"), Some("open"))
+    );
+    let events = h.events.lock().unwrap();
+    assert_eq!(events.iter().filter(|e| *e == "circuit:changed").count(), 2);
+    drop(events);
+    let stored = h
+        .engine
+        .ports()
+        .store
+        .get(&incident.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.timeline.len(), incident.timeline.len(), "persisted");
+}

@@ -422,6 +422,32 @@ impl IncidentBook {
         Ok(incident)
     }
 
+    /// Records a circuit breaker's state change on the timeline of every
+    /// active incident of its service; returns those incidents.
+    pub fn record_breaker_transition(
+        &mut self,
+        transition: &crate::resilience::BreakerTransition,
+    ) -> Vec<IncidentId> {
+        let mut recorded = Vec::new();
+        for incident in self
+            .incidents
+            .iter_mut()
+            .filter(|i| i.is_active() && i.service.as_deref() == Some(transition.service.as_str()))
+        {
+            incident.timeline.push(TimelineEntry {
+                at: transition.at,
+                actor: SYSTEM_ACTOR.to_owned(),
+                event: TimelineEvent::CircuitBreaker {
+                    from: transition.from,
+                    to: transition.to,
+                    reason: transition.reason.clone(),
+                },
+            });
+            recorded.push(incident.id.clone());
+        }
+        recorded
+    }
+
     /// Removes incidents resolved before `cutoff` (once they are safely in
     /// a store) and returns them. A removed incident can no longer
     /// be reopened: its fingerprint firing again opens a new one.
@@ -539,7 +565,12 @@ impl IncidentBook {
         if !incident.is_active() {
             return Ingested::Ignored(IgnoreReason::AlreadyResolved);
         }
-        if occurrence_started_at.is_some_and(|started| started < incident.occurrence_started_at) {
+        // Whole seconds: Alertmanager's resolved notification may carry the
+        // start time truncated to the second while the firing one had
+        // milliseconds; an older occurrence is always seconds older.
+        if occurrence_started_at
+            .is_some_and(|started| started.as_second() < incident.occurrence_started_at.as_second())
+        {
             return Ingested::Ignored(IgnoreReason::StaleResolution);
         }
         if !self.config.auto_resolve {

@@ -104,6 +104,15 @@ pub enum TimelineEvent {
         /// The channel notified.
         channel: String,
     },
+    /// The circuit breaker of the incident's service changed state.
+    CircuitBreaker {
+        /// The state it left.
+        from: crate::resilience::BreakerState,
+        /// The state it entered.
+        to: crate::resilience::BreakerState,
+        /// Why.
+        reason: crate::resilience::TransitionReason,
+    },
     /// The incident opened while a chaos run was active on what it concerns.
     LinkedToChaosRun {
         /// The run.

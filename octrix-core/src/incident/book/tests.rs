@@ -755,3 +755,25 @@ fn chaos_runs_link_once_and_mark_the_incident_expected() {
         .count();
     assert_eq!(links, 1);
 }
+
+#[test]
+fn a_resolution_with_its_start_truncated_to_the_second_still_resolves() {
+    let mut book = IncidentBook::default();
+    let mut firing = checkout(0);
+    firing.starts_at = at(0).checked_add(SignedDuration::from_millis(578)).unwrap();
+    let id = opened(book.ingest_alert(&firing, at(1)));
+    let mut resolution = resolved(checkout(0));
+    resolution.ends_at = Some(at(2));
+    assert_eq!(
+        book.ingest_alert(&resolution, at(2)),
+        Ingested::AutoResolved(id.clone())
+    );
+    // A resolution of an occurrence a second or more older is still stale.
+    let reopened = book.ingest_alert(&checkout(10), at(10));
+    assert_eq!(reopened, Ingested::Reopened(id.clone()));
+    assert_eq!(
+        book.ingest_alert(&resolved(checkout(9)), at(11)),
+        Ingested::Ignored(IgnoreReason::StaleResolution)
+    );
+    assert!(book.get(&id).unwrap().is_active());
+}

@@ -1,0 +1,367 @@
+//! `octrix`: the Octrix server.
+//!
+//! * `octrix serve [--config FILE] [--log-format text|json]` runs the engine
+//!   and the API. With no configuration it runs on the embedded simulated
+//!   cluster and prints the URL, the token to use and the sources it runs on.
+//! * `octrix check-config [--config FILE]` validates the file and the
+//!   environment and prints the settings (secrets redacted).
+//!
+//! Settings are listed in `octrix_http::config`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use octrix_core::engine::{EngineConfig, Ports, RecordingNotifier};
+use octrix_core::sim::{SimCluster, SimConfig};
+use octrix_core::{Clock, Timestamp};
+use octrix_http::config::{ProcessEnv, ServerConfig, redact_url};
+use octrix_http::storage::Storage;
+use octrix_http::unwired::UnwiredCluster;
+use octrix_http::{AppState, Limits, MemoryStorage, ServerParts, SystemClock, app_with_cors};
+use octrix_prom::{OctrixMetrics, PrometheusSource, PrometheusSourceConfig};
+use tracing_subscriber::EnvFilter;
+
+/// How long open connections may take to finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "octrix",
+    version,
+    about = "Octrix, a self-healing reliability engine for Kubernetes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the engine and the HTTP API.
+    Serve {
+        /// A TOML or YAML configuration file; the environment overrides it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Log format.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Validates the configuration and prints it, secrets redacted.
+    CheckConfig {
+        /// A TOML or YAML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => check_config(config.as_deref()),
+        Command::Serve { config, log_format } => {
+            init_logs(log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(config.as_deref()))
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn check_config(file: Option<&Path>) -> anyhow::Result<()> {
+    let config = ServerConfig::load(file, &ProcessEnv).context("invalid configuration")?;
+    println!("configuration is valid");
+    println!("{}", config.summary());
+    if let Some(path) = &config.kubeconfig_path {
+        println!(
+            "note: KUBECONFIG_PATH={} is set, but the Kubernetes adapter is not wired into octrix serve yet",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The admin token generated at first start, kept next to the database.
+fn first_start_token(data_dir: &Path) -> anyhow::Result<(String, PathBuf, bool)> {
+    let path = data_dir.join("admin.token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim().to_owned();
+        if token.len() >= 32 {
+            return Ok((token, path, false));
+        }
+    }
+    let token = octrix_http::auth::generate_token()
+        .map_err(|e| anyhow::anyhow!("cannot generate a token: {e}"))?;
+    write_private(&path, &format!("{token}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((token, path, true))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+fn storage_for(config: &ServerConfig) -> anyhow::Result<(Arc<dyn Storage>, String)> {
+    if config.database_url.is_some() {
+        bail!(
+            "DATABASE_URL is set ({}), but octrix serve does not use the SQL storage yet: the engine cannot restore its incidents after a restart, so new incident ids would overwrite stored ones; unset it to run with in-memory storage",
+            redact_url(&config.database_url())
+        );
+    }
+    Ok((
+        Arc::new(MemoryStorage::new()),
+        "in memory (the SQL storage is not wired into serve yet: nothing survives a restart)"
+            .to_owned(),
+    ))
+}
+
+async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
+    // reqwest is built without a default TLS provider (see the workspace notes).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = ServerConfig::load(file, &ProcessEnv).context("invalid configuration")?;
+    tracing::info!(config = %config.summary(), "starting");
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+
+    let generated = if config.tokens.is_empty() && config.jwt_secret.is_none() {
+        Some(first_start_token(&config.data_dir)?)
+    } else {
+        None
+    };
+    let auth = config.auth(generated.as_ref().map(|(t, _, _)| t.as_str()))?;
+    let (storage, storage_note) = storage_for(&config)?;
+    let metrics = OctrixMetrics::new();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let kube_note = config.kubeconfig_path.as_ref().map(|path| {
+        format!(
+            "KUBECONFIG_PATH={} is set, but the Kubernetes adapter is not wired into octrix serve yet: no real cluster is observed or changed",
+            path.display()
+        )
+    });
+    if let Some(note) = &kube_note {
+        tracing::warn!("{note}");
+    }
+    let (ports, prometheus, sim, cluster_note) = match &config.prometheus_url {
+        Some(url) => {
+            let source = PrometheusSource::new(PrometheusSourceConfig::new(url.clone()))
+                .context("invalid Prometheus settings")?
+                .with_metrics(metrics.clone());
+            let reason = kube_note.clone().unwrap_or_else(|| {
+                "no cluster adapter is configured: cluster state is not observed and healing actions on the cluster fail".to_owned()
+            });
+            let cluster = Arc::new(UnwiredCluster::new(reason.clone()));
+            let ports = Ports {
+                metrics: Arc::new(source.clone()),
+                observer: cluster.clone(),
+                actuator: cluster,
+                store: Arc::new(MemoryStorage::new()),
+                events: Arc::new(|_| {}),
+                notifier: Arc::new(RecordingNotifier::default()),
+                scripts: None,
+                traffic: None,
+                chaos: None,
+                clock: clock.clone(),
+            };
+            (ports, Some(source), None, Some(reason))
+        }
+        None => {
+            let sim_config = SimConfig {
+                seed: config.sim_seed,
+                ..SimConfig::default()
+            };
+            let sim = Arc::new(
+                SimCluster::new(sim_config, clock.clone())
+                    .context("cannot build the simulated cluster")?,
+            );
+            let ports = Ports::simulated(sim.clone(), clock.clone());
+            (ports, None, Some(sim), kube_note.clone())
+        }
+    };
+    let source_info = ports.metrics.info();
+    let cluster_info = ports.observer.info();
+    let state = AppState::new(ServerParts {
+        engine: EngineConfig::default(),
+        ports,
+        storage: storage.clone(),
+        prometheus,
+        sim,
+        auth,
+        limits: Limits {
+            body_bytes: config.max_body_bytes,
+            webhook_per_second: config.webhook_rate_per_second,
+            webhook_burst: config.webhook_burst,
+        },
+        metrics,
+        event_capacity: 1024,
+        cluster_note,
+        gitops_dir: Some(config.data_dir.join("gitops")),
+    })
+    .context("cannot build the engine")?;
+    state
+        .restore()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot restore state: {e}"))?;
+
+    let ticker = state.spawn_ticker(Duration::from_millis(config.scrape_interval_ms));
+    let retention = spawn_retention(
+        storage.clone(),
+        state.clock().clone(),
+        config.retention_days,
+    );
+
+    let address: SocketAddr = format!("{}:{}", config.host, config.port)
+        .parse()
+        .with_context(|| format!("invalid listen address {}:{}", config.host, config.port))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr()?;
+
+    let kind = |real: bool| if real { "real" } else { "simulated" };
+    println!(
+        "Octrix {} is serving on http://{local}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "  metrics source: {} ({})",
+        source_info.name,
+        kind(source_info.kind == octrix_core::metrics::SourceKind::Prometheus)
+    );
+    println!(
+        "  cluster:        {} ({})",
+        cluster_info.name,
+        kind(cluster_info.kind == octrix_core::cluster::ClusterKind::Kubernetes)
+    );
+    if let Some(note) = state.cluster_note() {
+        println!("  note:           {note}");
+    }
+    println!("  storage:        {storage_note}");
+    match &generated {
+        Some((token, path, true)) => {
+            println!("  admin token:    {token}");
+            println!(
+                "                  (generated now and kept in {}; it is not shown again)",
+                path.display()
+            );
+        }
+        Some((_, path, false)) => {
+            println!(
+                "  admin token:    in {} (Authorization: Bearer $(cat {}))",
+                path.display(),
+                path.display()
+            );
+        }
+        None => println!("  tokens:         from the configuration"),
+    }
+    println!("  API document:   http://{local}/api/openapi.json");
+
+    let router = app_with_cors(state, &config.cors_origins);
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    // Event streams never end by themselves: give open connections a grace
+    // period, then stop anyway.
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
+    ticker.abort();
+    retention.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_retention(
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    days: u32,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            timer.tick().await;
+            let keep = jiff::SignedDuration::from_hours(24 * i64::from(days));
+            let cutoff = clock.now().checked_sub(keep).unwrap_or(Timestamp::MIN);
+            match storage.apply_retention(cutoff).await {
+                Ok(removed) if removed > 0 => tracing::info!(removed, %cutoff, "retention"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "retention failed"),
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,377 @@
+//! [`AppState`]: everything the handlers share.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use octrix_core::engine::{Engine, EngineConfig, Ports, TickReport};
+use octrix_core::healing::HealingConfig;
+use octrix_core::metrics::{MetricSource, SourceInfo};
+use octrix_core::sim::{SimCluster, SimConfig};
+use octrix_core::{Clock, Timestamp};
+use octrix_prom::{OctrixMetrics, PrometheusSource};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::auth::AuthConfig;
+use crate::commit::{Committer, WriteBehind};
+use crate::events::EventHub;
+use crate::storage::{Document, DocumentKind, Storage, StorageError};
+
+/// The default largest request body, in bytes (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub body_bytes: usize,
+    /// Webhook deliveries allowed per second and client address.
+    pub webhook_per_second: u32,
+    /// Deliveries a client may send in a burst above the rate.
+    pub webhook_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: DEFAULT_BODY_LIMIT,
+            webhook_per_second: 200,
+            webhook_burst: 400,
+        }
+    }
+}
+
+/// What the server is built from.
+pub struct ServerParts {
+    /// The engine's configuration.
+    pub engine: EngineConfig,
+    /// The engine's ports; their `store` and `events` are replaced by the
+    /// server's (the storage, through the committer, and the event hub).
+    pub ports: Ports,
+    /// Where everything is persisted.
+    pub storage: Arc<dyn Storage>,
+    /// The Prometheus behind `ports.metrics`, when it is one (for PromQL).
+    pub prometheus: Option<PrometheusSource>,
+    /// The simulated cluster behind the ports, when it is one.
+    pub sim: Option<Arc<SimCluster>>,
+    /// Who may call what.
+    pub auth: AuthConfig,
+    /// Request limits.
+    pub limits: Limits,
+    /// Octrix's own metrics.
+    pub metrics: OctrixMetrics,
+    /// Events kept for slow consumers before they are dropped.
+    pub event_capacity: usize,
+    /// A note on the cluster side shown by `/api/v1/metrics/status` and at
+    /// start-up (e.g. that the Kubernetes adapter is not wired).
+    pub cluster_note: Option<String>,
+    /// Where deployed traffic rules are exported (GitOps files).
+    pub gitops_dir: Option<std::path::PathBuf>,
+}
+
+struct Inner {
+    engine: Mutex<Engine>,
+    pending: Arc<WriteBehind>,
+    committer: Committer,
+    storage: Arc<dyn Storage>,
+    source: Arc<dyn MetricSource>,
+    prometheus: Option<PrometheusSource>,
+    sim: Option<Arc<SimCluster>>,
+    clock: Arc<dyn Clock>,
+    metrics: OctrixMetrics,
+    events: EventHub,
+    auth: AuthConfig,
+    limits: Limits,
+    rate_limit: crate::layers::RateLimit,
+    cluster_note: Option<String>,
+    gitops_dir: Option<std::path::PathBuf>,
+    started: Instant,
+}
+
+/// The handlers' shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("source", &self.inner.source.info())
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine, locked; call [`EngineGuard::commit`] to make what it wrote
+/// durable (the lock is released before waiting for the commit).
+pub struct EngineGuard<'a> {
+    guard: MutexGuard<'a, Engine>,
+    state: &'a AppState,
+}
+
+impl std::ops::Deref for EngineGuard<'_> {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for EngineGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Engine {
+        &mut self.guard
+    }
+}
+
+impl EngineGuard<'_> {
+    /// Queues what the engine wrote, releases the lock, and waits until it
+    /// is committed.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        let batch = self.state.inner.pending.take();
+        let ticket = self.state.inner.committer.submit(batch);
+        drop(self.guard);
+        ticket.durable().await
+    }
+}
+
+impl AppState {
+    /// Builds the engine on `parts` and starts the commit task (on the
+    /// current tokio runtime).
+    pub fn new(parts: ServerParts) -> Result<Self, octrix_core::engine::Error> {
+        let events = EventHub::new(parts.event_capacity).with_metrics(parts.metrics.clone());
+        let pending = Arc::new(WriteBehind::new(parts.storage.clone()));
+        let committer = Committer::start(parts.storage.clone());
+        let mut ports = parts.ports;
+        ports.store = pending.clone();
+        ports.events = Arc::new(events.clone());
+        let source = ports.metrics.clone();
+        let clock = ports.clock.clone();
+        let engine = Engine::new(parts.engine, ports)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine: Mutex::new(engine),
+                pending,
+                committer,
+                storage: parts.storage,
+                source,
+                prometheus: parts.prometheus,
+                sim: parts.sim,
+                clock,
+                metrics: parts.metrics,
+                events,
+                auth: parts.auth,
+                rate_limit: crate::layers::RateLimit::new(
+                    parts.limits.webhook_per_second,
+                    parts.limits.webhook_burst,
+                ),
+                limits: parts.limits,
+                cluster_note: parts.cluster_note,
+                gitops_dir: parts.gitops_dir,
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// A server on a default simulated cluster driven by `clock`.
+    pub fn simulated(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        auth: AuthConfig,
+    ) -> Result<Self, octrix_core::engine::Error> {
+        Self::simulated_with(
+            SimConfig::default(),
+            storage,
+            clock,
+            auth,
+            Limits::default(),
+        )
+    }
+
+    /// A server on the simulated cluster `config`, driven by `clock`.
+    pub fn simulated_with(
+        config: SimConfig,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        auth: AuthConfig,
+        limits: Limits,
+    ) -> Result<Self, octrix_core::engine::Error> {
+        let sim = Arc::new(
+            SimCluster::new(config, clock.clone())
+                .map_err(|e| octrix_core::engine::Error::Config(e.to_string()))?,
+        );
+        Self::new(ServerParts {
+            engine: EngineConfig::default(),
+            ports: Ports::simulated(sim.clone(), clock),
+            storage,
+            prometheus: None,
+            sim: Some(sim),
+            auth,
+            limits,
+            metrics: OctrixMetrics::new(),
+            event_capacity: 1024,
+            cluster_note: None,
+            gitops_dir: None,
+        })
+    }
+
+    /// Loads what the storage keeps for the engine (the healing
+    /// configuration), to call once at start-up.
+    pub async fn restore(&self) -> Result<(), crate::error::ApiError> {
+        if let Some(document) = self
+            .storage()
+            .get_document(DocumentKind::HealingConfig, HEALING_CONFIG_ID)
+            .await?
+        {
+            let config: HealingConfig =
+                serde_json::from_value(document.body).map_err(|e| StorageError::Corrupt {
+                    what: "the healing configuration".to_owned(),
+                    reason: e.to_string(),
+                })?;
+            self.engine().await.set_healing_config(config)?;
+        }
+        Ok(())
+    }
+
+    /// Persists the healing configuration.
+    pub async fn save_healing_config(&self, config: &HealingConfig) -> Result<(), StorageError> {
+        let body = serde_json::to_value(config).map_err(|e| StorageError::Corrupt {
+            what: "the healing configuration".to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.storage()
+            .put_document(&Document {
+                kind: DocumentKind::HealingConfig,
+                id: HEALING_CONFIG_ID.to_owned(),
+                updated_at: self.now(),
+                body,
+            })
+            .await
+    }
+
+    /// Locks the engine.
+    pub async fn engine(&self) -> EngineGuard<'_> {
+        EngineGuard {
+            guard: self.inner.engine.lock().await,
+            state: self,
+        }
+    }
+
+    /// Runs one pass of the engine and commits what it changed.
+    pub async fn tick(&self) -> TickReport {
+        let mut engine = self.engine().await;
+        let mut report = engine.tick().await;
+        self.inner
+            .metrics
+            .set_detector_series(engine.detectors().len() as u64);
+        if let Err(error) = engine.commit().await {
+            report.errors.push(format!("storage: {error}"));
+        }
+        report
+    }
+
+    /// Runs the engine every `interval` until the returned task is aborted.
+    pub fn spawn_ticker(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(interval);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                timer.tick().await;
+                let report = state.tick().await;
+                for error in &report.errors {
+                    tracing::warn!(%error, "engine tick");
+                }
+                tracing::debug!(
+                    samples = report.samples,
+                    opened = report.opened,
+                    resolved = report.resolved,
+                    actions = report.actions,
+                    "engine tick"
+                );
+            }
+        })
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The metric source the engine reads.
+    pub fn source(&self) -> &Arc<dyn MetricSource> {
+        &self.inner.source
+    }
+
+    /// Who the metric source is.
+    pub fn source_info(&self) -> SourceInfo {
+        self.inner.source.info()
+    }
+
+    /// The Prometheus source, when the server runs on one.
+    pub fn prometheus(&self) -> Option<&PrometheusSource> {
+        self.inner.prometheus.as_ref()
+    }
+
+    /// The simulated cluster, when the server runs on one.
+    pub fn sim(&self) -> Option<&Arc<SimCluster>> {
+        self.inner.sim.as_ref()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Octrix's own metrics.
+    pub fn metrics(&self) -> &OctrixMetrics {
+        &self.inner.metrics
+    }
+
+    /// The event hub.
+    pub fn events(&self) -> &EventHub {
+        &self.inner.events
+    }
+
+    /// Who may call what.
+    pub fn auth(&self) -> &AuthConfig {
+        &self.inner.auth
+    }
+
+    /// Request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The webhook's rate limit (shared by every router built on this state).
+    pub fn rate_limit(&self) -> &crate::layers::RateLimit {
+        &self.inner.rate_limit
+    }
+
+    /// The note on the cluster side, if any.
+    pub fn cluster_note(&self) -> Option<&str> {
+        self.inner.cluster_note.as_deref()
+    }
+
+    /// Where deployed traffic rules are exported, if anywhere.
+    pub fn gitops_dir(&self) -> Option<&std::path::Path> {
+        self.inner.gitops_dir.as_deref()
+    }
+
+    /// Whether the commit task runs.
+    pub fn committer_running(&self) -> bool {
+        self.inner.committer.is_running()
+    }
+
+    /// Time since the state was built.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+}
+
+/// The id of the healing configuration document.
+pub const HEALING_CONFIG_ID: &str = "current";
