@@ -62,17 +62,24 @@ def test_redelivery_is_a_duplicate_and_resolution_auto_resolves(
     assert incident.timeline[1]["note"] == "on it"
 
 
-def test_captured_amtool_resolution_is_stale_for_its_firing_episode() -> None:
-    # amtool's firing alert started at 09:07:35.578; its captured resolution
-    # carries startsAt 09:07:35 (truncated), an earlier occurrence: the core
-    # ignores out-of-order resolutions.
+def test_captured_amtool_firing_and_resolution_open_and_resolve() -> None:
+    # amtool's firing alert started at 09:07:35.578108207; Alertmanager's
+    # resolution carries startsAt 09:07:35 (truncated to the second): the
+    # core compares occurrences at whole seconds, so it resolves.
     book = octrix.IncidentBook()
     [opened] = book.ingest_alertmanager(load("alertmanager-webhook-amtool-firing.json"), now=T0)
     assert opened.outcome == "opened"
-    assert book[opened.incident_id or ""].severity is Severity.CRITICAL
-    [ignored] = book.ingest_alertmanager(load("alertmanager-webhook-resolved.json"), now=T0)
-    assert ignored.outcome is IngestOutcome.IGNORED
-    assert ignored.reason == "stale_resolution"
+    incident_id = opened.incident_id or ""
+    assert book[incident_id].severity is Severity.CRITICAL
+    assert book[incident_id].service == "api"
+    [resolved] = book.ingest_alertmanager(
+        load("alertmanager-webhook-resolved.json"), now=T0 + timedelta(minutes=3)
+    )
+    assert resolved.outcome is IngestOutcome.AUTO_RESOLVED
+    assert resolved.incident_id == incident_id
+    assert book[incident_id].time_to_resolve == timedelta(minutes=3)
+    [again] = book.ingest_alertmanager(load("alertmanager-webhook-resolved.json"), now=T0)
+    assert again.outcome is IngestOutcome.IGNORED and again.reason == "already_resolved"
     [unknown] = octrix.IncidentBook().ingest_alertmanager(load("alertmanager-webhook-resolved.json"))
     assert unknown.reason == "unknown_fingerprint" and unknown.incident_id is None
 
