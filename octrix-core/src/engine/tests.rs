@@ -557,9 +557,14 @@ async fn breaker_changes_go_on_the_service_incident_timeline() {
         (json["from"].as_str(), json["to"].as_str()),
         (Some("closed"), Some("open"))
     );
-    let events = h.events.lock().unwrap();
-    assert_eq!(events.iter().filter(|e| *e == "circuit:changed").count(), 2);
-    drop(events);
+    let changes = h
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| *e == "circuit:changed")
+        .count();
+    assert_eq!(changes, 2);
     let stored = h
         .engine
         .ports()
