@@ -41,17 +41,42 @@ struct Finding {
     metric: Option<String>,
     /// Category details added to the signal's labels.
     details: Vec<(String, String)>,
-    summary: String,
+    summary: Summary,
+}
+
+/// A finding's one-line summary. Utilisation readings arrive for every pod
+/// and node on every tick and are nearly all healthy, so their text is only
+/// written when the finding becomes a signal.
+enum Summary {
+    Text(String),
+    Utilisation { what: &'static str, ratio: f64 },
+}
+
+impl Summary {
+    fn render(self, resource: &ResourceRef) -> String {
+        match self {
+            Summary::Text(text) => text,
+            Summary::Utilisation { what, ratio } => {
+                format!("{what} utilisation of {resource} at {:.1}%", ratio * 100.0)
+            }
+        }
+    }
+}
+
+impl From<String> for Summary {
+    fn from(text: String) -> Self {
+        Summary::Text(text)
+    }
 }
 
 impl Finding {
-    fn new(category: Category, measure: Measure, summary: String) -> Self {
+    fn new(category: Category, measure: Measure, summary: impl Into<Summary>) -> Self {
         Self {
             category,
             measure,
             metric: None,
             details: Vec::new(),
-            summary,
+            summary: summary.into(),
         }
     }
 
@@ -130,11 +155,9 @@ impl Classifier {
         let findings = match &observation.reading {
             Reading::Pod(status) => self.judge_pod(observation, status),
             Reading::Node(conditions) => self.judge_node(&observation.resource, conditions),
-            Reading::CpuUtilisation { ratio } => {
-                self.judge_utilisation(&observation.resource, Category::HighCpu, *ratio)
-            }
+            Reading::CpuUtilisation { ratio } => self.judge_utilisation(Category::HighCpu, *ratio),
             Reading::MemoryUtilisation { ratio } => {
-                self.judge_utilisation(&observation.resource, Category::HighMemory, *ratio)
+                self.judge_utilisation(Category::HighMemory, *ratio)
             }
             Reading::RestartRate { per_hour } => {
                 self.judge_restart_rate(&observation.resource, *per_hour)
@@ -211,7 +234,7 @@ impl Classifier {
                     metric: finding.metric,
                     service: observation.service.clone(),
                     labels,
-                    summary: finding.summary,
+                    summary: finding.summary.render(&observation.resource),
                     observed,
                     threshold,
                     since: streak.since,
@@ -340,12 +363,7 @@ impl Classifier {
         vec![not_ready, pressure]
     }
 
-    fn judge_utilisation(
-        &mut self,
-        resource: &ResourceRef,
-        category: Category,
-        ratio: f64,
-    ) -> Vec<Finding> {
+    fn judge_utilisation(&mut self, category: Category, ratio: f64) -> Vec<Finding> {
         if !(ratio >= 0.0 && ratio.is_finite()) {
             self.rejected_readings += 1;
             return Vec::new();
@@ -358,7 +376,7 @@ impl Classifier {
         vec![Finding::new(
             category,
             Measure::Value(ladder, ratio),
-            format!("{what} utilisation of {resource} at {:.1}%", ratio * 100.0),
+            Summary::Utilisation { what, ratio },
         )]
     }
 
