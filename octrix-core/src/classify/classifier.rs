@@ -1,7 +1,5 @@
 //! The [`Classifier`]: observations in, signals and clears out.
 
-use std::collections::HashMap;
-
 use super::restarts::RestartHistory;
 use super::streak::{Grade, Measure, Streak};
 use super::{
@@ -21,15 +19,48 @@ struct StreakKey {
     metric: Option<String>,
 }
 
-impl StreakKey {
-    fn new(category: Category, resource: &ResourceRef, metric: Option<&str>) -> Self {
+/// A `StreakKey` borrowed from an observation, to look streaks up without
+/// allocating: nearly every observation is of a healthy resource with no
+/// streak. Its fields hash exactly as `StreakKey`'s (a `String` hashes as
+/// its `str`).
+#[derive(Hash)]
+struct StreakKeyRef<'a> {
+    category: Category,
+    kind: ResourceKind,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    metric: Option<&'a str>,
+}
+
+impl<'a> StreakKeyRef<'a> {
+    fn new(category: Category, resource: &'a ResourceRef, metric: Option<&'a str>) -> Self {
         Self {
             category,
             kind: resource.kind,
-            namespace: resource.namespace.clone(),
-            name: resource.name.clone(),
-            metric: metric.map(str::to_owned),
+            namespace: resource.namespace.as_deref(),
+            name: &resource.name,
+            metric,
         }
+    }
+
+    fn to_owned(&self) -> StreakKey {
+        StreakKey {
+            category: self.category,
+            kind: self.kind,
+            namespace: self.namespace.map(str::to_owned),
+            name: self.name.to_owned(),
+            metric: self.metric.map(str::to_owned),
+        }
+    }
+}
+
+impl hashbrown::Equivalent<StreakKey> for StreakKeyRef<'_> {
+    fn equivalent(&self, key: &StreakKey) -> bool {
+        self.category == key.category
+            && self.kind == key.kind
+            && self.namespace == key.namespace.as_deref()
+            && self.name == key.name
+            && self.metric == key.metric.as_deref()
     }
 }
 
@@ -105,8 +136,8 @@ impl Finding {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     policy: SeverityPolicy,
-    streaks: HashMap<StreakKey, Streak>,
-    restarts: HashMap<StreakKey, RestartHistory>,
+    streaks: hashbrown::HashMap<StreakKey, Streak>,
+    restarts: hashbrown::HashMap<StreakKey, RestartHistory>,
     rejected_readings: u64,
 }
 
@@ -127,8 +158,8 @@ impl Classifier {
     fn with_valid_policy(policy: SeverityPolicy) -> Self {
         Self {
             policy,
-            streaks: HashMap::new(),
-            restarts: HashMap::new(),
+            streaks: hashbrown::HashMap::new(),
+            restarts: hashbrown::HashMap::new(),
             rejected_readings: 0,
         }
     }
@@ -182,7 +213,7 @@ impl Classifier {
 
     /// Grades `finding` in its streak and turns the grade into a result.
     fn track(&mut self, observation: &Observation, finding: Finding) -> Option<Classification> {
-        let key = StreakKey::new(
+        let key = StreakKeyRef::new(
             finding.category,
             &observation.resource,
             finding.metric.as_deref(),
@@ -193,7 +224,7 @@ impl Classifier {
                 let mut fresh = Streak::starting(observation.at);
                 let grade = fresh.grade(&finding.measure);
                 if grade != Grade::Healthy {
-                    self.streaks.insert(key.clone(), fresh);
+                    self.streaks.insert(key.to_owned(), fresh);
                 }
                 grade
             }
@@ -248,15 +279,16 @@ impl Classifier {
         let resource = &observation.resource;
         // A pod that ran to completion has nothing wrong with it any more.
         let finished = status.phase == PodPhase::Succeeded;
-        let restarts_in_window = self
-            .restarts
-            .entry(StreakKey::new(Category::PersistentRestarts, resource, None))
-            .or_default()
-            .record(
-                observation.at,
-                status.total_restarts(),
-                self.policy.restart_window,
-            );
+        let key = StreakKeyRef::new(Category::PersistentRestarts, resource, None);
+        if !self.restarts.contains_key(&key) {
+            self.restarts
+                .insert(key.to_owned(), RestartHistory::default());
+        }
+        let restarts_in_window = self.restarts.get_mut(&key).expect("inserted above").record(
+            observation.at,
+            status.total_restarts(),
+            self.policy.restart_window,
+        );
 
         let crashing = status.containers.iter().find(|container| {
             container
