@@ -411,11 +411,8 @@ impl Engine {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Incident, Error> {
-        let now = self.ports.clock.now();
-        let incident = self.book.acknowledge(id, actor, note, now)?.clone();
-        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
-            .await?;
-        Ok(incident)
+        self.change(id, |book, now| book.acknowledge(id, actor, note, now))
+            .await
     }
 
     /// Resolves an incident on behalf of `actor` and persists it.
@@ -425,15 +422,8 @@ impl Engine {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Incident, Error> {
-        let now = self.ports.clock.now();
-        let incident = self.book.resolve(id, actor, note, now)?.clone();
-        self.finish_healing(id);
-        self.updated(
-            id,
-            EngineEvent::IncidentResolved(Box::new(incident.clone())),
-        )
-        .await?;
-        Ok(incident)
+        self.change(id, |book, now| book.resolve(id, actor, note, now))
+            .await
     }
 
     /// Assigns an incident and persists it.
@@ -443,11 +433,8 @@ impl Engine {
         assignee: &str,
         actor: &str,
     ) -> Result<Incident, Error> {
-        let now = self.ports.clock.now();
-        let incident = self.book.assign(id, assignee, actor, now)?.clone();
-        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
-            .await?;
-        Ok(incident)
+        self.change(id, |book, now| book.assign(id, assignee, actor, now))
+            .await
     }
 
     /// Adds a note and persists it.
@@ -457,11 +444,8 @@ impl Engine {
         actor: &str,
         text: &str,
     ) -> Result<Incident, Error> {
-        let now = self.ports.clock.now();
-        let incident = self.book.add_note(id, actor, text, now)?.clone();
-        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
-            .await?;
-        Ok(incident)
+        self.change(id, |book, now| book.add_note(id, actor, text, now))
+            .await
     }
 
     /// Links an incident to a chaos run (an expected effect) and persists it.
@@ -470,10 +454,30 @@ impl Engine {
         id: &IncidentId,
         run_id: &str,
     ) -> Result<Incident, Error> {
+        self.change(id, |book, now| book.link_chaos_run(id, run_id, now))
+            .await
+    }
+
+    /// Applies a change asked for through the API, persists the incident and
+    /// publishes it (resolved, or updated).
+    async fn change(
+        &mut self,
+        id: &IncidentId,
+        apply: impl FnOnce(&mut IncidentBook, Timestamp) -> Result<&Incident, crate::incident::Error>,
+    ) -> Result<Incident, Error> {
         let now = self.ports.clock.now();
-        let incident = self.book.link_chaos_run(id, run_id, now)?.clone();
-        self.updated(id, EngineEvent::IncidentUpdated(Box::new(incident.clone())))
-            .await?;
+        let incident = apply(&mut self.book, now)?.clone();
+        if !incident.is_active() {
+            self.finish_healing(id);
+        }
+        self.changed.insert(id.clone());
+        self.persist().await.map_err(Error::Store)?;
+        let event = if incident.is_active() {
+            EngineEvent::IncidentUpdated(Box::new(incident.clone()))
+        } else {
+            EngineEvent::IncidentResolved(Box::new(incident.clone()))
+        };
+        self.ports.events.publish(event);
         Ok(incident)
     }
 
@@ -642,13 +646,6 @@ impl Engine {
                 self.changed.insert(id.clone());
             }
         }
-    }
-
-    async fn updated(&mut self, id: &IncidentId, event: EngineEvent) -> Result<(), Error> {
-        self.changed.insert(id.clone());
-        self.persist().await.map_err(Error::Store)?;
-        self.ports.events.publish(event);
-        Ok(())
     }
 
     /// Runs one pass of the loop. Never fails as a whole: what went wrong is
