@@ -104,6 +104,7 @@ async fn main() -> Result<()> {
             connection.client.clone(),
             ChaosExecutorConfig::new(name),
         ))),
+        silencer: None,
         clock,
     };
     let mut engine = Engine::new(EngineConfig::default(), ports)?;

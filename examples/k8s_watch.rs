@@ -93,6 +93,7 @@ async fn main() -> Result<()> {
         scripts: None,
         traffic: None,
         chaos: None,
+        silencer: None,
         clock,
     };
     let mut healing = HealingConfig::from_yaml(RULES)?;

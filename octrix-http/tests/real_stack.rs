@@ -279,6 +279,7 @@ async fn the_metrics_api_answers_from_a_real_prometheus() {
             scripts: None,
             traffic: None,
             chaos: None,
+            silencer: None,
             clock,
         },
         storage: Arc::new(MemoryStorage::new()),

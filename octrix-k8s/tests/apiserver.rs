@@ -1596,6 +1596,7 @@ async fn the_engine_heals_a_crash_loop() {
         scripts: None,
         traffic: None,
         chaos: Some(Arc::new(chaos_executor(&connection))),
+        silencer: None,
         clock: Arc::new(jiff::Timestamp::now),
     };
     let healing = HealingConfig::from_yaml(

@@ -345,6 +345,7 @@ async fn crash_loop_to_incident_to_restart_latency_with_1000_pods() {
         scripts: None,
         traffic: None,
         chaos: None,
+        silencer: None,
         clock: Arc::new(jiff::Timestamp::now),
     };
     let healing = HealingConfig::from_yaml(

@@ -704,3 +704,39 @@ async fn prometheus_scrapes_octrix_metrics() {
     let accept = accept_rx.recv().await.unwrap();
     assert!(accept.contains("application/openmetrics-text"), "{accept}");
 }
+
+#[tokio::test]
+#[ignore = "needs the real Prometheus stack: run scripts/test"]
+async fn the_engine_silencer_port_creates_and_expires_real_silences() {
+    use octrix_core::engine::{SilenceRequest, Silencer};
+
+    let am = AlertmanagerClient::from_url(&alertmanager_url()).unwrap();
+    let pod = unique("chaos-target");
+    let now = Timestamp::now();
+    let request = SilenceRequest {
+        matchers: octrix_core::labels::from_pairs([("namespace", "shop"), ("pod", pod.as_str())]),
+        starts_at: now,
+        ends_at: now + Duration::from_secs(300),
+        comment: "octrix chaos run-1: expected effects".into(),
+    };
+    let id = Silencer::silence(&am, &request).await.unwrap();
+    let created = am.silence(&id).await.unwrap();
+    assert_eq!(created.status.state, SilenceState::Active);
+    assert_eq!(created.silence.created_by, "octrix");
+    assert_eq!(
+        created.silence.matchers,
+        [
+            Matcher::equal("namespace", "shop"),
+            Matcher::equal("pod", &pod)
+        ]
+    );
+    Silencer::expire(&am, &id).await.unwrap();
+    assert_eq!(
+        am.silence(&id).await.unwrap().status.state,
+        SilenceState::Expired
+    );
+    let err = Silencer::expire(&am, "00000000-0000-0000-0000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(err.port, "alertmanager silencer");
+}

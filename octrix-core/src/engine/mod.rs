@@ -43,7 +43,10 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
-pub use ports::{EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, TrafficControl};
+pub use ports::{
+    EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, SilenceRequest, Silencer,
+    TrafficControl,
+};
 
 use crate::alert::Alert;
 use crate::chaos::{
@@ -127,6 +130,9 @@ pub struct Ports {
     /// Who injects chaos faults, if anyone: without one, chaos operations
     /// fail with [`Error::ChaosUnavailable`].
     pub chaos: Option<Arc<dyn ChaosExecutor>>,
+    /// Who mutes the alerts Octrix's own chaos runs and remediations are
+    /// expected to cause, if anyone.
+    pub silencer: Option<Arc<dyn Silencer>>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -174,6 +180,7 @@ impl Ports {
             observer: sim.clone(),
             actuator: sim.clone(),
             chaos: Some(Arc::new(crate::chaos::SimChaosExecutor::new(sim))),
+            silencer: None,
             store: Arc::new(crate::incident::InMemoryIncidentStore::default()),
             events: Arc::new(|_event: EngineEvent| {}),
             notifier: Arc::new(RecordingNotifier::default()),
@@ -242,6 +249,42 @@ struct PendingVerification {
 
 const ACTION_HISTORY: usize = 10_000;
 
+/// Labels identifying what a chaos target's alerts are about.
+fn silence_matchers(target: &crate::chaos::Target) -> crate::Labels {
+    match target {
+        crate::chaos::Target::Pod { namespace, name } => {
+            crate::labels::from_pairs([("namespace", namespace.as_str()), ("pod", name)])
+        }
+        crate::chaos::Target::Node { name } => crate::labels::from_pairs([("node", name.as_str())]),
+        crate::chaos::Target::Service { namespace, name } => {
+            crate::labels::from_pairs([("namespace", namespace.as_str()), ("service", name)])
+        }
+    }
+}
+
+/// Labels identifying what a remediation's expected alerts are about.
+fn action_matchers(action: &crate::cluster::ClusterAction) -> crate::Labels {
+    use crate::cluster::ClusterAction;
+    match action {
+        ClusterAction::RestartPod { namespace, pod } => {
+            crate::labels::from_pairs([("namespace", namespace.as_str()), ("pod", pod)])
+        }
+        ClusterAction::ScaleDeployment {
+            namespace,
+            deployment,
+            ..
+        } => crate::labels::from_pairs([
+            ("namespace", namespace.as_str()),
+            ("deployment", deployment),
+        ]),
+        ClusterAction::CordonNode { node }
+        | ClusterAction::UncordonNode { node }
+        | ClusterAction::DrainNode { node, .. } => {
+            crate::labels::from_pairs([("node", node.as_str())])
+        }
+    }
+}
+
 /// The key healing progress is tracked by: a category on a workload.
 fn case_key(category: Category, workload: &str) -> String {
     format!("{category}/{workload}")
@@ -259,6 +302,10 @@ pub struct Engine {
     chaos: Option<ChaosController>,
     /// Anomalies detected this tick, for chaos abort guards.
     anomalies: Vec<(String, crate::Labels)>,
+    /// Silences created for each chaos run, expired when the run ends.
+    silences: HashMap<RunId, Vec<String>>,
+    /// Failures of the silencer since the last tick, reported by it.
+    silence_errors: Vec<String>,
     pending: Vec<PendingVerification>,
     history: VecDeque<ActionRecord>,
     /// Series whose last sample was anomalous: their next samples go to the
@@ -307,6 +354,8 @@ impl Engine {
                 ChaosController::new(config.chaos, ScenarioCatalog::with_builtins(), executor)
             }),
             anomalies: Vec::new(),
+            silences: HashMap::new(),
+            silence_errors: Vec::new(),
             planner: Planner::new(config.healing),
             ports,
             pending: Vec::new(),
@@ -526,7 +575,7 @@ impl Engine {
         let result = chaos
             .start(scenario, options, &self.snapshot, &mut self.budget, now)
             .await;
-        self.publish_chaos_events();
+        self.publish_chaos_events().await;
         Ok(result?)
     }
 
@@ -535,15 +584,15 @@ impl Engine {
         let now = self.ports.clock.now();
         let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
         let result = chaos.stop(run, &mut self.budget, now).await;
-        self.publish_chaos_events();
+        self.publish_chaos_events().await;
         Ok(result?)
     }
 
     /// Cancels a chaos run that has not started.
-    pub fn cancel_chaos(&mut self, run: RunId) -> Result<(), Error> {
+    pub async fn cancel_chaos(&mut self, run: RunId) -> Result<(), Error> {
         let now = self.ports.clock.now();
         let result = self.chaos_mut()?.cancel(run, now);
-        self.publish_chaos_events();
+        self.publish_chaos_events().await;
         Ok(result?)
     }
 
@@ -552,16 +601,73 @@ impl Engine {
         let now = self.ports.clock.now();
         let chaos = self.chaos.as_mut().ok_or(Error::ChaosUnavailable)?;
         let result = chaos.abort(run, reason, &mut self.budget, now).await;
-        self.publish_chaos_events();
+        self.publish_chaos_events().await;
         Ok(result?)
     }
 
-    fn publish_chaos_events(&mut self) {
-        if let Some(chaos) = self.chaos.as_mut() {
-            for event in chaos.drain_events() {
-                self.ports.events.publish(EngineEvent::Chaos(event));
+    /// Publishes what chaos runs did, and mutes the alerts a started run is
+    /// expected to cause until it ends.
+    async fn publish_chaos_events(&mut self) {
+        let Some(chaos) = self.chaos.as_mut() else {
+            return;
+        };
+        for event in chaos.drain_events() {
+            match &event {
+                crate::chaos::ChaosEvent::RunStarted {
+                    run,
+                    scenario,
+                    targets,
+                    dry_run: false,
+                    deadline,
+                    at,
+                    ..
+                } => {
+                    let comment = format!("octrix chaos {run} ({scenario}): expected effects");
+                    let requests: Vec<SilenceRequest> = targets
+                        .iter()
+                        .map(|target| SilenceRequest {
+                            matchers: silence_matchers(target),
+                            starts_at: *at,
+                            ends_at: *deadline,
+                            comment: comment.clone(),
+                        })
+                        .collect();
+                    let ids = self.silence(&requests).await;
+                    self.silences.entry(*run).or_default().extend(ids);
+                }
+                crate::chaos::ChaosEvent::RunCompleted { run, .. }
+                | crate::chaos::ChaosEvent::RunStopped { run, .. }
+                | crate::chaos::ChaosEvent::RunAborted { run, .. }
+                | crate::chaos::ChaosEvent::RunFailed { run, .. } => {
+                    if let (Some(ids), Some(silencer)) =
+                        (self.silences.remove(run), self.ports.silencer.clone())
+                    {
+                        for id in ids {
+                            if let Err(error) = silencer.expire(&id).await {
+                                self.silence_errors.push(error.to_string());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.ports.events.publish(EngineEvent::Chaos(event));
+        }
+    }
+
+    /// Creates silences through the silencer, if any; returns their ids.
+    async fn silence(&mut self, requests: &[SilenceRequest]) -> Vec<String> {
+        let Some(silencer) = self.ports.silencer.clone() else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for request in requests {
+            match silencer.silence(request).await {
+                Ok(id) => ids.push(id),
+                Err(error) => self.silence_errors.push(error.to_string()),
             }
         }
+        ids
     }
 
     /// Completes expired runs, starts due ones, and aborts runs whose guard
@@ -615,7 +721,7 @@ impl Engine {
                 .enforce_guards(&observations, &mut self.budget, now)
                 .await;
         }
-        self.publish_chaos_events();
+        self.publish_chaos_events().await;
     }
 
     /// Links a newly opened incident to the chaos runs covering what it is
@@ -677,6 +783,7 @@ impl Engine {
         self.verify(now, &mut report).await;
         self.heal(now, &mut report).await;
         self.housekeeping(now);
+        report.errors.append(&mut self.silence_errors);
         if let Err(error) = self.persist().await {
             report.errors.push(format!("incident store: {error}"));
         }
@@ -1106,6 +1213,20 @@ impl Engine {
                 }
                 let settle =
                     SignedDuration::from_secs(i64::from(self.planner.config().settle_seconds));
+                if let Remediation::Cluster(action) = &planned.remediation {
+                    let request = SilenceRequest {
+                        matchers: action_matchers(action),
+                        starts_at: now,
+                        ends_at: now.checked_add(settle).unwrap_or(Timestamp::MAX),
+                        comment: format!(
+                            "octrix healing {}: {} on {} (expected while it settles)",
+                            id,
+                            planned.action.name(),
+                            action.target()
+                        ),
+                    };
+                    self.silence(std::slice::from_ref(&request)).await;
+                }
                 self.pending.push(PendingVerification {
                     incident: id.clone(),
                     acted_at: now,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::EngineEvent;
 use crate::healing::{Notification, ScriptInvocation};
+use crate::{Labels, Timestamp};
 
 /// Where the engine publishes what happens (live event streams, logs).
 ///
@@ -62,4 +63,28 @@ pub trait ScriptRunner: Send + Sync {
 pub trait TrafficControl: Send + Sync {
     /// Routes all of `service`'s traffic to its stable version; returns a summary.
     async fn rollback(&self, namespace: &str, service: &str) -> Result<String, PortError>;
+}
+
+/// A request to mute the alerts that an action of Octrix's own (a chaos run,
+/// a remediation) is expected to cause, so that they do not page anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceRequest {
+    /// Alerts carrying all of these labels, with these values, are muted.
+    pub matchers: Labels,
+    /// From when.
+    pub starts_at: Timestamp,
+    /// Until when.
+    pub ends_at: Timestamp,
+    /// Why, for whoever looks at the silence.
+    pub comment: String,
+}
+
+/// Mutes alerts in the alerting system (Alertmanager, in `octrix-prom`).
+#[async_trait]
+pub trait Silencer: Send + Sync {
+    /// Creates a silence; returns its id.
+    async fn silence(&self, request: &SilenceRequest) -> Result<String, PortError>;
+
+    /// Ends a silence early.
+    async fn expire(&self, id: &str) -> Result<(), PortError>;
 }

@@ -180,6 +180,7 @@ fn harness(actuator: MockActuator, rules: &str) -> Harness {
         scripts: None,
         traffic: None,
         chaos: None,
+        silencer: None,
         clock: clock.clone(),
     };
     let config = EngineConfig {
@@ -574,4 +575,99 @@ async fn breaker_changes_go_on_the_service_incident_timeline() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.timeline.len(), incident.timeline.len(), "persisted");
+}
+
+/// A silencer that records what it was asked.
+#[derive(Default)]
+struct RecordingSilencer {
+    created: Mutex<Vec<SilenceRequest>>,
+    expired: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Silencer for RecordingSilencer {
+    async fn silence(&self, request: &SilenceRequest) -> Result<String, PortError> {
+        let mut created = self.created.lock().unwrap();
+        created.push(request.clone());
+        Ok(format!("silence-{}", created.len()))
+    }
+    async fn expire(&self, id: &str) -> Result<(), PortError> {
+        self.expired.lock().unwrap().push(id.to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn chaos_runs_and_remediations_silence_their_expected_alerts() {
+    use crate::chaos::{ScenarioId, ScenarioType, SelectionMode, StartOptions, TargetSelector};
+    use crate::sim::{SimCluster, SimConfig};
+
+    let clock = Arc::new(ManualClock::new(
+        Timestamp::from_second(1_700_000_000).unwrap(),
+    ));
+    let sim = Arc::new(SimCluster::new(SimConfig::default(), clock.clone()).unwrap());
+    let silencer = Arc::new(RecordingSilencer::default());
+    let ports = Ports {
+        silencer: Some(silencer.clone()),
+        ..Ports::simulated(sim, clock.clone())
+    };
+    let config = EngineConfig {
+        healing: HealingConfig::from_yaml(RULES).unwrap(),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(config, ports).unwrap();
+    engine.tick().await;
+    let options = StartOptions {
+        target: Some(TargetSelector {
+            namespace: Some("shop".into()),
+            labels: crate::labels::from_pairs([("app", "frontend")]),
+            mode: SelectionMode::One,
+        }),
+        ..StartOptions::default()
+    };
+    let run = engine
+        .start_chaos(&ScenarioId::builtin(ScenarioType::PodFailure), options)
+        .await
+        .unwrap();
+    {
+        let created = silencer.created.lock().unwrap();
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].matchers["namespace"], "shop");
+        assert!(created[0].matchers["pod"].starts_with("frontend-"));
+        assert_eq!(
+            created[0].ends_at.duration_since(created[0].starts_at),
+            SignedDuration::from_secs(60),
+            "until the run's deadline"
+        );
+        assert!(created[0].comment.contains(&run.to_string()));
+    }
+    engine.stop_chaos(run).await.unwrap();
+    assert_eq!(*silencer.expired.lock().unwrap(), ["silence-1"]);
+}
+
+#[tokio::test]
+async fn a_remediation_silences_its_expected_alerts_while_it_settles() {
+    let mut actuator = MockActuator::new();
+    actuator.expect_execute().times(1).returning(ok_report);
+    let mut h = harness(actuator, RULES);
+    let silencer = Arc::new(RecordingSilencer::default());
+    h.engine.ports.silencer = Some(silencer.clone());
+    h.observer.set(cluster(&["web"], &["web"]));
+    h.engine.tick().await;
+    let created = silencer.created.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].matchers,
+        crate::labels::from_pairs([("namespace", "shop"), ("pod", "web-1")])
+    );
+    assert_eq!(
+        created[0].ends_at.duration_since(created[0].starts_at),
+        SignedDuration::from_secs(60),
+        "the settle time"
+    );
+    assert!(
+        created[0]
+            .comment
+            .starts_with("octrix healing INC-000001: restart-pod")
+    );
 }

@@ -197,6 +197,7 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
                 scripts: None,
                 traffic: None,
                 chaos: None,
+                silencer: None,
                 clock: clock.clone(),
             };
             (ports, Some(source), None, Some(reason))

@@ -253,6 +253,41 @@ fn encode<T: serde::Serialize + ?Sized>(url: &Url, value: &T) -> Result<Vec<u8>,
     })
 }
 
+/// Alertmanager mutes the alerts Octrix's own chaos runs and remediations
+/// are expected to cause: each request becomes a silence with equality
+/// matchers, created by `octrix`.
+#[async_trait::async_trait]
+impl octrix_core::engine::Silencer for AlertmanagerClient {
+    async fn silence(
+        &self,
+        request: &octrix_core::engine::SilenceRequest,
+    ) -> Result<String, octrix_core::engine::PortError> {
+        let silence = Silence {
+            matchers: request
+                .matchers
+                .iter()
+                .map(|(name, value)| Matcher::equal(name, value))
+                .collect(),
+            starts_at: request.starts_at,
+            ends_at: request.ends_at,
+            created_by: "octrix".to_owned(),
+            comment: request.comment.clone(),
+        };
+        self.create_silence(&silence).await.map_err(silencer_error)
+    }
+
+    async fn expire(&self, id: &str) -> Result<(), octrix_core::engine::PortError> {
+        self.expire_silence(id).await.map_err(silencer_error)
+    }
+}
+
+fn silencer_error(error: Error) -> octrix_core::engine::PortError {
+    octrix_core::engine::PortError {
+        port: "alertmanager silencer".to_owned(),
+        reason: error.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
