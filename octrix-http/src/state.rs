@@ -144,6 +144,11 @@ impl AppState {
         let mut ports = parts.ports;
         ports.store = pending.clone();
         ports.events = Arc::new(events.clone());
+        // The server delivers notifications on its live event stream, where
+        // subscribers see them, rather than keeping them in memory.
+        ports.notifier = Arc::new(octrix_core::engine::EventNotifier::new(
+            ports.events.clone(),
+        ));
         let source = ports.metrics.clone();
         let clock = ports.clock.clone();
         let engine = Engine::new(parts.engine, ports)?;

@@ -98,6 +98,9 @@ pub enum EngineEvent {
     /// A circuit breaker changed state.
     #[serde(rename = "circuit:changed")]
     CircuitBreaker(crate::resilience::BreakerTransition),
+    /// A notification, delivered on the event stream by [`EventNotifier`](super::EventNotifier).
+    #[serde(rename = "notification:sent")]
+    Notification(crate::healing::Notification),
 }
 
 impl EngineEvent {
@@ -114,6 +117,7 @@ impl EngineEvent {
             Self::SourceStatus(_) => "source:status",
             Self::Chaos(_) => "chaos:run",
             Self::CircuitBreaker(_) => "circuit:changed",
+            Self::Notification(_) => "notification:sent",
         }
     }
 

@@ -171,6 +171,35 @@ impl Notifier for RecordingNotifier {
     }
 }
 
+/// A notifier that delivers notifications on the event stream
+/// (`notification:sent`), for whoever subscribes to it: the channel named
+/// in a rule is a topic for subscribers, not an external integration.
+pub struct EventNotifier {
+    events: Arc<dyn EventSink>,
+}
+
+impl EventNotifier {
+    /// Delivers to `events`.
+    pub fn new(events: Arc<dyn EventSink>) -> Self {
+        Self { events }
+    }
+}
+
+impl std::fmt::Debug for EventNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventNotifier").finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for EventNotifier {
+    async fn notify(&self, notification: &Notification) -> Result<(), PortError> {
+        self.events
+            .publish(EngineEvent::Notification(notification.clone()));
+        Ok(())
+    }
+}
+
 impl Ports {
     /// Every port on the simulated cluster, an in-memory store, no event
     /// consumer and a [`RecordingNotifier`].

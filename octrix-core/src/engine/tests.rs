@@ -671,3 +671,24 @@ async fn a_remediation_silences_its_expected_alerts_while_it_settles() {
             .starts_with("octrix healing INC-000001: restart-pod")
     );
 }
+
+#[tokio::test]
+async fn the_event_notifier_delivers_on_the_event_stream() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let notifier = EventNotifier::new(Arc::new(move |event: EngineEvent| {
+        sink.lock()
+            .unwrap()
+            .push(serde_json::to_value(&event).unwrap());
+    }));
+    let notification = Notification {
+        channel: "sre".into(),
+        subject: "[high] web down".into(),
+        body: "INC-000001".into(),
+    };
+    notifier.notify(&notification).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["event"], "notification:sent");
+    assert_eq!(seen[0]["data"]["channel"], "sre");
+}
