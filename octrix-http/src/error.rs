@@ -231,6 +231,12 @@ impl From<octrix_core::engine::Error> for ApiError {
                 Self::Unavailable("storage is unavailable".to_owned())
             }
             E::ChaosUnavailable => Self::NotImplemented(error.to_string()),
+            E::Refused(reason) => Self::Conflict(reason),
+            E::UnknownWorkload(what) => Self::NotFound(what),
+            E::Cluster(message) => {
+                tracing::error!(error = %message, "cluster failed");
+                Self::Unavailable(format!("cluster: {message}"))
+            }
             E::Chaos(chaos) => {
                 use octrix_core::chaos::Error as C;
                 match chaos {

@@ -71,7 +71,7 @@ pub use error::ApiError;
 pub use memory_storage::MemoryStorage;
 pub use state::{AppState, Limits, ServerParts};
 
-use crate::api::{alerts, healing, incidents, metrics, routing, system};
+use crate::api::{alerts, healing, incidents, metrics, resilience, routing, simulator, system};
 use crate::auth::{Gate, Role};
 
 fn gated(state: &AppState, role: Role, router: Router<AppState>) -> Router<AppState> {
@@ -104,6 +104,109 @@ fn viewer_routes() -> Router<AppState> {
         .route("/api/v1/healing/actions", get(healing::actions))
         .route("/api/v1/routing/rules", get(routing::list))
         .route("/api/v1/routing/rules/{id}", get(routing::get))
+        .route("/api/v1/routing/rules/{id}/canary", get(routing::canary))
+        .merge(simulator_read_routes())
+        .merge(resilience_read_routes())
+}
+
+fn simulator_read_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/simulator/scenarios", get(simulator::list_scenarios))
+        .route(
+            "/api/v1/simulator/scenarios/{id}",
+            get(simulator::get_scenario),
+        )
+        .route("/api/v1/simulator/runs", get(simulator::list_runs))
+        .route("/api/v1/simulator/runs/active", get(simulator::active_runs))
+        .route("/api/v1/simulator/runs/{id}", get(simulator::get_run))
+        .route("/api/v1/simulator/stats", get(simulator::stats))
+}
+
+fn resilience_read_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/resilience/services",
+            get(resilience::list_services),
+        )
+        .route(
+            "/api/v1/resilience/services/{name}",
+            get(resilience::get_service),
+        )
+        .route(
+            "/api/v1/resilience/circuit-breakers",
+            get(resilience::list_breakers),
+        )
+        .route(
+            "/api/v1/resilience/load-balancer",
+            get(resilience::get_balancer),
+        )
+        .route(
+            "/api/v1/resilience/load-test/status",
+            get(resilience::load_test_status),
+        )
+}
+
+/// Simulator and resilience routes that act: operators and admins.
+fn acting_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/simulator/scenarios/{id}/start",
+            post(simulator::start),
+        )
+        .route("/api/v1/simulator/runs/{id}/stop", post(simulator::stop))
+        .route(
+            "/api/v1/simulator/runs/{id}/cancel",
+            post(simulator::cancel),
+        )
+        .route(
+            "/api/v1/resilience/services/{name}/check",
+            post(resilience::check_service),
+        )
+        .route(
+            "/api/v1/resilience/services/{name}/scale-up",
+            post(resilience::scale_up),
+        )
+        .route(
+            "/api/v1/resilience/services/{name}/scale-down",
+            post(resilience::scale_down),
+        )
+        .route(
+            "/api/v1/resilience/circuit-breakers/{service}/reset",
+            post(resilience::reset_breaker),
+        )
+        .route(
+            "/api/v1/resilience/load-balancer",
+            axum::routing::put(resilience::put_balancer),
+        )
+        .route(
+            "/api/v1/resilience/load-test/start",
+            post(resilience::start_load_test),
+        )
+        .route(
+            "/api/v1/resilience/load-test/stop",
+            post(resilience::stop_load_test),
+        )
+}
+
+/// Simulator and resilience routes that change configuration: admins.
+fn configuring_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/simulator/scenarios",
+            post(simulator::create_scenario),
+        )
+        .route(
+            "/api/v1/simulator/scenarios/{id}",
+            axum::routing::delete(simulator::delete_scenario),
+        )
+        .route(
+            "/api/v1/resilience/services",
+            post(resilience::register_service),
+        )
+        .route(
+            "/api/v1/resilience/services/{name}",
+            axum::routing::delete(resilience::delete_service),
+        )
 }
 
 /// The routes that act: operators and admins.
@@ -125,6 +228,11 @@ fn operator_routes() -> Router<AppState> {
             axum::routing::put(healing::put_dry_run),
         )
         .route("/api/v1/routing/rules/{id}/deploy", post(routing::deploy))
+        .route(
+            "/api/v1/routing/rules/{id}/canary",
+            post(routing::start_canary),
+        )
+        .merge(acting_routes())
 }
 
 /// The routes that change rules and configuration: admins.
@@ -145,6 +253,7 @@ fn admin_routes() -> Router<AppState> {
             "/api/v1/routing/rules/{id}",
             axum::routing::put(routing::update).delete(routing::delete),
         )
+        .merge(configuring_routes())
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

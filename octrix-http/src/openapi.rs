@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{alerts, healing, incidents, metrics, routing, system};
+use crate::api::{alerts, healing, incidents, metrics, resilience, routing, simulator, system};
 use crate::{error, events, schemas};
 
 /// The API's OpenAPI document; `ApiDoc::openapi()` builds it.
@@ -29,7 +29,16 @@ use crate::{error, events, schemas};
         healing::delete_rule, healing::get_config, healing::put_config, healing::get_dry_run,
         healing::put_dry_run, healing::actions,
         routing::list, routing::get, routing::create, routing::update, routing::delete,
-        routing::deploy,
+        routing::deploy, routing::start_canary, routing::canary,
+        simulator::list_scenarios, simulator::get_scenario, simulator::create_scenario,
+        simulator::delete_scenario, simulator::start, simulator::list_runs,
+        simulator::active_runs, simulator::get_run, simulator::stop, simulator::cancel,
+        simulator::stats,
+        resilience::list_services, resilience::get_service, resilience::register_service,
+        resilience::delete_service, resilience::check_service, resilience::scale_up,
+        resilience::scale_down, resilience::list_breakers, resilience::reset_breaker,
+        resilience::get_balancer, resilience::put_balancer, resilience::start_load_test,
+        resilience::stop_load_test, resilience::load_test_status,
         events::sse, events::ws,
     ),
     components(schemas(
@@ -40,7 +49,11 @@ use crate::{error, events, schemas};
         schemas::ClusterMetricsSchema, schemas::HealingRuleSchema, schemas::HealingConfigSchema,
         schemas::ActionRecordSchema,
         events::Dropped, events::Control, routing::StoredRule, routing::Deployment,
-        routing::GitOpsFile,
+        routing::GitOpsFile, routing::CanaryStatus,
+        resilience::ServiceSpec, resilience::ServiceView, resilience::ServiceHealth,
+        resilience::HealthState, resilience::BreakerView, resilience::Balancer,
+        resilience::ScaleBody, resilience::ScaleReply, resilience::LoadTestRequest,
+        resilience::LoadTestStatus, resilience::LatencySummary, resilience::ServiceCounts,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -50,6 +63,8 @@ use crate::{error, events, schemas};
         (name = "alerts", description = "Alertmanager ingestion and the alerts view"),
         (name = "healing", description = "Healing rules, dry run, action history"),
         (name = "routing", description = "Traffic rules, Istio manifests, GitOps export"),
+        (name = "simulator", description = "Chaos scenarios, runs and statistics"),
+        (name = "resilience", description = "Services and health checks, circuit breakers, load balancing, load tests, scaling"),
         (name = "events", description = "Live events over WebSocket and SSE"),
     )
 )]

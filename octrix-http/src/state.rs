@@ -85,6 +85,9 @@ struct Inner {
     cluster_note: Option<String>,
     gitops_dir: Option<std::path::PathBuf>,
     started: Instant,
+    // The simulator and resilience API groups.
+    run_ledger: crate::api::simulator::RunLedger,
+    resilience: crate::api::resilience::Resilience,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -151,6 +154,7 @@ impl AppState {
         ));
         let source = ports.metrics.clone();
         let clock = ports.clock.clone();
+        let clock_for_resilience = clock.clone();
         let engine = Engine::new(parts.engine, ports)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -173,6 +177,8 @@ impl AppState {
                 cluster_note: parts.cluster_note,
                 gitops_dir: parts.gitops_dir,
                 started: Instant::now(),
+                run_ledger: Default::default(),
+                resilience: crate::api::resilience::Resilience::new(clock_for_resilience),
             }),
         })
     }
@@ -234,6 +240,8 @@ impl AppState {
                 })?;
             self.engine().await.set_healing_config(config)?;
         }
+        crate::api::simulator::restore(self).await?;
+        crate::api::resilience::restore(self).await?;
         Ok(())
     }
 
@@ -268,8 +276,13 @@ impl AppState {
         self.inner
             .metrics
             .set_detector_series(engine.detectors().len() as u64);
+        let runs = self.inner.run_ledger.changed(engine.chaos());
         if let Err(error) = engine.commit().await {
             report.errors.push(format!("storage: {error}"));
+        }
+        crate::api::simulator::persist_changed_runs(self, &runs).await;
+        if let Err(error) = crate::api::routing::advance_canaries(self).await {
+            report.errors.push(format!("canaries: {error}"));
         }
         report
     }
@@ -370,6 +383,16 @@ impl AppState {
     /// Whether the commit task runs.
     pub fn committer_running(&self) -> bool {
         self.inner.committer.is_running()
+    }
+
+    /// What was last persisted of each chaos run.
+    pub fn run_ledger(&self) -> &crate::api::simulator::RunLedger {
+        &self.inner.run_ledger
+    }
+
+    /// The service registry, circuit breakers, balancer and load test.
+    pub fn resilience(&self) -> &crate::api::resilience::Resilience {
+        &self.inner.resilience
     }
 
     /// Time since the state was built.

@@ -695,6 +695,39 @@ impl ChaosController {
         ChaosStats::from_runs(self.runs.values())
     }
 
+    /// Takes back runs recorded before a restart (from storage), so that the
+    /// history and statistics survive and new runs do not reuse their ids.
+    ///
+    /// A run that was still pending or running when the server stopped can
+    /// no longer be followed: it is recorded as failed, saying so, and its
+    /// budget permit (which the new process never granted) is dropped.
+    /// Returns the ids of the runs changed that way, for the caller to
+    /// persist. Runs whose id is already known are ignored.
+    pub fn restore_runs(
+        &mut self,
+        runs: impl IntoIterator<Item = ScenarioRun>,
+        now: Timestamp,
+    ) -> Vec<RunId> {
+        let mut interrupted = Vec::new();
+        for mut run in runs {
+            if self.runs.contains_key(&run.id) {
+                continue;
+            }
+            self.next_run = self.next_run.max(run.id.0 + 1);
+            if run.status.is_active() && run.apply(RunAction::Fail, now).is_ok() {
+                run.permit = None;
+                run.message = Some(if run.holds_changes() {
+                    "interrupted by a server restart while running; its changes may still be in force and need a manual revert".to_owned()
+                } else {
+                    "interrupted by a server restart before it started".to_owned()
+                });
+                interrupted.push(run.id);
+            }
+            self.runs.insert(run.id, run);
+        }
+        interrupted
+    }
+
     /// Events since the last call, oldest first.
     pub fn drain_events(&mut self) -> Vec<ChaosEvent> {
         std::mem::take(&mut self.events)

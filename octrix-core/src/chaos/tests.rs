@@ -825,3 +825,48 @@ async fn executor_failures_fail_the_run_and_reverts_are_retried_until_they_succe
         ]
     );
 }
+
+#[tokio::test]
+async fn restored_runs_keep_their_ids_and_active_ones_are_marked_failed() {
+    let mut bed = Bed::new();
+    let ended = bed
+        .start(
+            ScenarioType::ServiceFailure,
+            aimed_at("payments", SelectionMode::One),
+        )
+        .await
+        .unwrap();
+    bed.stop(ended).await.unwrap();
+    let running = bed
+        .start(
+            ScenarioType::LatencyInjection,
+            aimed_at("checkout", SelectionMode::One),
+        )
+        .await
+        .unwrap();
+    let saved: Vec<ScenarioRun> = bed.chaos.list().into_iter().cloned().collect();
+
+    // A new process: a fresh controller takes the stored runs back.
+    let mut after = Bed::new();
+    let interrupted = after.chaos.restore_runs(saved.clone(), after.now());
+    assert_eq!(interrupted, [running]);
+    assert_eq!(after.chaos.get(ended).unwrap(), &saved[0]);
+    let r = after.chaos.get(running).unwrap();
+    assert_eq!(r.status, RunStatus::Failed);
+    assert_eq!(r.permit, None);
+    assert!(
+        r.message.as_deref().unwrap().contains("server restart"),
+        "{:?}",
+        r.message
+    );
+    let next = after
+        .start(
+            ScenarioType::PodFailure,
+            aimed_at("payments", SelectionMode::One),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next, RunId(3), "new ids continue after the restored ones");
+    assert!(after.chaos.restore_runs(saved, after.now()).is_empty());
+    assert_eq!(after.chaos.list().len(), 3);
+}

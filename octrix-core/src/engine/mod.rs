@@ -89,6 +89,29 @@ pub enum Error {
     /// No chaos executor is configured.
     #[error("chaos is not available: no chaos executor is configured")]
     ChaosUnavailable,
+    /// A change asked for by hand was refused (a protected namespace, the
+    /// safety budget).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The cluster has no such workload.
+    #[error("{0} not found in the cluster")]
+    UnknownWorkload(String),
+    /// The cluster could not be observed or changed.
+    #[error("cluster: {0}")]
+    Cluster(String),
+}
+
+/// What a scale request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleOutcome {
+    /// `namespace/deployment`.
+    pub workload: String,
+    /// Replicas before.
+    pub previous_replicas: u32,
+    /// Replicas asked for.
+    pub replicas: u32,
+    /// What the actuator reported.
+    pub summary: String,
 }
 
 /// Everything the engine is configured with.
@@ -590,6 +613,90 @@ impl Engine {
     /// Removes a custom chaos scenario.
     pub fn remove_scenario(&mut self, id: &ScenarioId) -> Result<Scenario, Error> {
         Ok(self.chaos_mut()?.remove_scenario(id)?)
+    }
+
+    /// Takes back chaos runs recorded before a restart; see
+    /// [`ChaosController::restore_runs`]. Returns the runs it marked failed.
+    pub fn restore_chaos_runs(
+        &mut self,
+        runs: Vec<crate::chaos::ScenarioRun>,
+    ) -> Result<Vec<RunId>, Error> {
+        let now = self.ports.clock.now();
+        Ok(self.chaos_mut()?.restore_runs(runs, now))
+    }
+
+    /// Scales a deployment by `change` replicas on request (the API's scale
+    /// up and down, never below zero), through the actuator and within the safety budget healing and
+    /// chaos share. A protected namespace or a budget denial refuses it;
+    /// scaling down counts the replicas removed as disrupted, so the
+    /// budget's fraction and last-ready-replica rules hold. The permit is
+    /// returned once the actuator has answered.
+    pub async fn scale_deployment(
+        &mut self,
+        namespace: &str,
+        deployment: &str,
+        change: i32,
+    ) -> Result<ScaleOutcome, Error> {
+        use crate::healing::{DisruptionRequest, Disruptor, WorkloadImpact};
+        let workload = format!("{namespace}/{deployment}");
+        if self
+            .planner
+            .config()
+            .protected_namespaces
+            .iter()
+            .any(|p| p == namespace)
+        {
+            return Err(Error::Refused(format!(
+                "namespace {namespace} is protected"
+            )));
+        }
+        let snapshot = self
+            .ports
+            .observer
+            .snapshot()
+            .await
+            .map_err(|e| Error::Cluster(e.to_string()))?;
+        let current = snapshot
+            .deployment(namespace, deployment)
+            .ok_or_else(|| Error::UnknownWorkload(format!("deployment {workload}")))?
+            .clone();
+        if change < 0 && current.replicas == 0 {
+            return Err(Error::Refused(format!(
+                "deployment {workload} has no replica to remove"
+            )));
+        }
+        let replicas = current.replicas.saturating_add_signed(change);
+        let mut request = DisruptionRequest::new(Disruptor::Healing, format!("deployment/{workload}"))
+            .in_namespace(namespace);
+        if replicas < current.replicas {
+            let removed = current.replicas - replicas;
+            request = request.with_impact(WorkloadImpact {
+                workload: workload.clone(),
+                pods: current.replicas,
+                ready_pods: current.ready_replicas,
+                disrupted_pods: removed,
+                disrupted_ready_pods: removed.min(current.ready_replicas),
+            });
+        }
+        let now = self.ports.clock.now();
+        let permit = self
+            .budget
+            .try_acquire(&request, now)
+            .map_err(|denial| Error::Refused(format!("safety budget: {denial}")))?;
+        let action = crate::cluster::ClusterAction::ScaleDeployment {
+            namespace: namespace.to_owned(),
+            deployment: deployment.to_owned(),
+            replicas,
+        };
+        let result = self.ports.actuator.execute(&action, false).await;
+        self.budget.release(permit);
+        let report = result.map_err(|e| Error::Cluster(e.to_string()))?;
+        Ok(ScaleOutcome {
+            workload,
+            previous_replicas: current.replicas,
+            replicas,
+            summary: report.summary,
+        })
     }
 
     /// Starts a chaos run on the last observed cluster, within the safety

@@ -4,7 +4,9 @@ pub mod alerts;
 pub mod healing;
 pub mod incidents;
 pub mod metrics;
+pub mod resilience;
 pub mod routing;
+pub mod simulator;
 pub mod system;
 
 use serde::de::DeserializeOwned;

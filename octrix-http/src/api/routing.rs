@@ -11,6 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use octrix_core::routing::gitops::{ExportedFile, export_rules};
 use octrix_core::routing::istio::ManifestError;
+use octrix_core::routing::canary::{
+    Canary, CanaryConfig, CanaryError, CanaryEvent, CanaryEventKind, CanaryState, CanaryStep,
+    CanaryWeights, CheckOutcome,
+};
 use octrix_core::routing::{IstioApiVersion, RuleError, TrafficRule};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -34,7 +38,22 @@ pub struct StoredRule {
     pub updated_at: jiff::Timestamp,
     /// When it was last deployed; `null` until then, and again after a change.
     pub deployed_at: Option<jiff::Timestamp>,
+    /// Its canary, if one was started (see `/canary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub canary: Option<CanaryRecord>,
 }
+
+/// A canary driving a traffic rule, and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanaryRecord {
+    /// The state machine.
+    pub canary: Canary,
+    /// Its most recent events, oldest first (the last 100).
+    pub events: Vec<CanaryEvent>,
+}
+
+const CANARY_EVENTS: usize = 100;
 
 fn rule_error(error: RuleError) -> ApiError {
     match error.field_errors().first() {
@@ -142,6 +161,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         deployed_at: None,
+        canary: None,
     };
     save(&state, &stored).await?;
     state.events().publish_json("routing:rule-created", &stored);
@@ -236,21 +256,13 @@ fn write_files(dir: &FsPath, files: &[ExportedFile]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Deploys a traffic rule: generates the Istio manifests, exports them to
-/// the GitOps directory, and records `deployed_at`.
-#[utoipa::path(post, path = "/api/v1/routing/rules/{id}/deploy", tag = "routing",
-    params(("id" = String, Path, description = "`<namespace>.<service>`")),
-    responses(
-        (status = 200, body = Deployment),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
-    ), security(("bearer" = [])))]
-pub async fn deploy(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Deployment>, ApiError> {
-    let mut stored = load(&state, &id).await?;
-    let files = export_rules(std::slice::from_ref(&stored.rule), IstioApiVersion::V1)
+/// Generates `rule`'s manifests and writes them to the GitOps directory, if
+/// one is configured; answers the files and where they went.
+async fn apply(
+    state: &AppState,
+    rule: &TrafficRule,
+) -> Result<(Vec<ExportedFile>, String), ApiError> {
+    let files = export_rules(std::slice::from_ref(rule), IstioApiVersion::V1)
         .map_err(manifest_error)?;
     let applied = match state.gitops_dir() {
         Some(dir) => {
@@ -268,6 +280,24 @@ pub async fn deploy(
         }
         None => "not applied: no routing adapter or GitOps directory is configured; the manifests are returned only".to_owned(),
     };
+    Ok((files, applied))
+}
+
+/// Deploys a traffic rule: generates the Istio manifests, exports them to
+/// the GitOps directory, and records `deployed_at`.
+#[utoipa::path(post, path = "/api/v1/routing/rules/{id}/deploy", tag = "routing",
+    params(("id" = String, Path, description = "`<namespace>.<service>`")),
+    responses(
+        (status = 200, body = Deployment),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+    ), security(("bearer" = [])))]
+pub async fn deploy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Deployment>, ApiError> {
+    let mut stored = load(&state, &id).await?;
+    let (files, applied) = apply(&state, &stored.rule).await?;
     stored.deployed_at = Some(state.now());
     save(&state, &stored).await?;
     let deployment = Deployment {
@@ -285,4 +315,219 @@ pub async fn deploy(
         .events()
         .publish_json("routing:deployed", &deployment.rule);
     Ok(Json(deployment))
+}
+
+fn canary_error(error: CanaryError) -> ApiError {
+    let all: Vec<String> = error.field_errors().iter().map(|e| e.to_string()).collect();
+    match error.field_errors().first() {
+        Some(first) => ApiError::bad_request(first.field.clone(), all.join("; ")),
+        None => ApiError::bad_request(".", error.to_string()),
+    }
+}
+
+/// A canary's progress: its stage, weights and gate results.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CanaryStatus {
+    /// The traffic rule, `<namespace>.<service>`.
+    pub rule: String,
+    /// `initialized`, `progressing`, `paused`, `analysing`, `promoting`,
+    /// `succeeded`, `rolled_back` or `failed`.
+    #[schema(value_type = String)]
+    pub state: CanaryState,
+    /// Whether it is over.
+    pub finished: bool,
+    /// Position of the step being executed, if any.
+    pub step_index: Option<usize>,
+    /// That step, e.g. `{"set_weight": 20}` or `{"analysis": {"checks": 2}}`.
+    #[schema(value_type = Option<Object>)]
+    pub step: Option<CanaryStep>,
+    /// Steps in the plan.
+    pub steps_total: usize,
+    /// The split wanted now (`{stable, canary}`, percent).
+    #[schema(value_type = Object)]
+    pub weights: CanaryWeights,
+    /// Failed metric checks so far.
+    pub failed_checks: u32,
+    /// Failed checks tolerated; one more rolls back.
+    pub failure_limit: u32,
+    /// When it started.
+    pub started_at: Option<jiff::Timestamp>,
+    /// When the next metric check is due.
+    pub next_check_at: Option<jiff::Timestamp>,
+    /// Every gate result kept, oldest first: `{at, outcome, failed_checks}`.
+    #[schema(value_type = Vec<Object>)]
+    pub gate_results: Vec<GateResult>,
+    /// The most recent events (state changes, steps, weights, checks).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<CanaryEvent>,
+}
+
+/// One metric check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    /// When.
+    pub at: jiff::Timestamp,
+    /// Passed, failed (with why) or skipped.
+    pub outcome: CheckOutcome,
+    /// Failed checks so far, this one included.
+    pub failed_checks: u32,
+}
+
+fn canary_status(id: &str, record: &CanaryRecord) -> CanaryStatus {
+    let canary = &record.canary;
+    let step = canary.current_step();
+    CanaryStatus {
+        rule: id.to_owned(),
+        state: canary.state(),
+        finished: canary.state().is_terminal(),
+        step_index: step.map(|(i, _)| i),
+        step: step.map(|(_, s)| s.clone()),
+        steps_total: canary.config().steps.len(),
+        weights: canary.weights(),
+        failed_checks: canary.failed_checks(),
+        failure_limit: canary.config().analysis.failure_limit,
+        started_at: canary.started_at(),
+        next_check_at: canary.next_check_at(),
+        gate_results: record
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                CanaryEventKind::Checked {
+                    outcome,
+                    failed_checks,
+                } => Some(GateResult {
+                    at: e.at,
+                    outcome: outcome.clone(),
+                    failed_checks: *failed_checks,
+                }),
+                _ => None,
+            })
+            .collect(),
+        events: record.events.clone(),
+    }
+}
+
+/// Records `events` on the rule's canary; when the weights changed, applies
+/// the new rule (GitOps directory, if configured). Answers whether to save.
+async fn absorb(state: &AppState, stored: &mut StoredRule, events: Vec<CanaryEvent>) -> bool {
+    let Some(record) = stored.canary.as_mut() else {
+        return false;
+    };
+    if events.is_empty() {
+        return false;
+    }
+    let reweighted = events
+        .iter()
+        .any(|e| matches!(e.kind, CanaryEventKind::WeightChanged { .. }));
+    record.events.extend(events.iter().cloned());
+    let excess = record.events.len().saturating_sub(CANARY_EVENTS);
+    record.events.drain(..excess);
+    if reweighted {
+        stored.rule = record.canary.traffic_rule();
+        match apply(state, &stored.rule).await {
+            Ok(_) if state.gitops_dir().is_some() => stored.deployed_at = Some(state.now()),
+            Ok(_) => stored.deployed_at = None,
+            Err(error) => {
+                tracing::warn!(%error, rule = %stored.id, "cannot apply the canary's weights");
+                stored.deployed_at = None;
+            }
+        }
+    }
+    stored.updated_at = state.now();
+    state.events().publish_json(
+        "routing:canary",
+        &serde_json::json!({ "rule": stored.id, "events": events }),
+    );
+    true
+}
+
+/// Starts a canary on a traffic rule: its destinations must be exactly the
+/// stable and canary subsets. It advances with the engine's ticks, checking
+/// the canary subset's metrics on the engine's metric source.
+#[utoipa::path(post, path = "/api/v1/routing/rules/{id}/canary", tag = "routing",
+    params(("id" = String, Path, description = "`<namespace>.<service>`")),
+    request_body(content = Object, description = "A CanaryConfig: `{stable_subset, canary_subset, steps: [{set_weight: 10}, {pause: {duration: 5m}}, {analysis: {checks: 2}}], analysis: {interval, window_seconds, failure_limit, min_success_rate?, max_latency_p99_seconds?}, progress_deadline?}`"),
+    responses(
+        (status = 201, body = CanaryStatus),
+        (status = 400, description = "Invalid; `field` names the first bad field (e.g. `steps[0].set_weight`)", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "A canary is in progress on this rule", body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ), security(("bearer" = [])))]
+pub async fn start_canary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(config): ApiJson<CanaryConfig>,
+) -> Result<Response, ApiError> {
+    let mut stored = load(&state, &id).await?;
+    if let Some(record) = &stored.canary
+        && !record.canary.state().is_terminal()
+    {
+        return Err(ApiError::Conflict(format!(
+            "a canary is in progress on {id} ({:?})",
+            record.canary.state()
+        )));
+    }
+    let mut canary = Canary::new(config, stored.rule.clone()).map_err(canary_error)?;
+    let events = canary
+        .step_with_source(state.now(), state.source().as_ref())
+        .await;
+    stored.canary = Some(CanaryRecord {
+        canary,
+        events: Vec::new(),
+    });
+    absorb(&state, &mut stored, events).await;
+    save(&state, &stored).await?;
+    let status = stored
+        .canary
+        .as_ref()
+        .map(|record| canary_status(&id, record))
+        .ok_or_else(|| ApiError::Internal("the canary is missing".into()))?;
+    Ok((StatusCode::CREATED, Json(status)).into_response())
+}
+
+/// A traffic rule's canary: its stage, weights and gate results.
+#[utoipa::path(get, path = "/api/v1/routing/rules/{id}/canary", tag = "routing",
+    params(("id" = String, Path, description = "`<namespace>.<service>`")),
+    responses(
+        (status = 200, body = CanaryStatus), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such rule, or no canary on it", body = ErrorBody),
+    ), security(("bearer" = [])))]
+pub async fn canary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CanaryStatus>, ApiError> {
+    let stored = load(&state, &id).await?;
+    stored
+        .canary
+        .as_ref()
+        .map(|record| Json(canary_status(&id, record)))
+        .ok_or_else(|| ApiError::not_found(format!("canary of traffic rule {id}")))
+}
+
+/// Advances every canary in progress to now (called on every engine tick).
+pub async fn advance_canaries(state: &AppState) -> Result<(), ApiError> {
+    let documents = state
+        .storage()
+        .list_documents(DocumentKind::TrafficRule, 10_000)
+        .await?;
+    for document in documents {
+        let Ok(mut stored) = serde_json::from_value::<StoredRule>(document.body) else {
+            continue;
+        };
+        let Some(record) = stored.canary.as_mut() else {
+            continue;
+        };
+        if record.canary.state().is_terminal() {
+            continue;
+        }
+        let events = record
+            .canary
+            .step_with_source(state.now(), state.source().as_ref())
+            .await;
+        if absorb(state, &mut stored, events).await {
+            save(state, &stored).await?;
+        }
+    }
+    Ok(())
 }
