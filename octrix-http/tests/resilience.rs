@@ -52,6 +52,17 @@ impl Backend {
     fn hits(&self) -> u64 {
         self.hits.load(Ordering::SeqCst)
     }
+
+    /// Waits for the health check that registration schedules at once.
+    async fn checked(&self) {
+        for _ in 0..250 {
+            if self.hits() > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the scheduled health check never came");
+    }
 }
 
 async fn register(h: &Harness, body: Value) -> Value {
@@ -109,13 +120,7 @@ async fn health_checks_call_the_service_and_report_failures_honestly() {
         url
     );
     // The scheduled check runs at once on registration.
-    for _ in 0..100 {
-        if backend.hits() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(backend.hits() >= 1, "the scheduled check reached the service");
+    backend.checked().await;
 
     let healthy = check(&h, "payments").await;
     assert_eq!(healthy["health"]["state"], "healthy");
@@ -217,6 +222,8 @@ async fn a_load_test_balances_real_requests_and_measures_them() {
         )
         .await;
     }
+    one.checked().await;
+    two.checked().await;
     let before = (one.hits(), two.hits());
     let started = h
         .post_json(
@@ -274,6 +281,8 @@ async fn a_failing_service_opens_its_breaker_and_traffic_avoids_it() {
         json!({"name": "bad", "url": bad_url, "check_interval_seconds": 3600}),
     )
     .await;
+    good.checked().await;
+    bad.checked().await;
     let mut events = h.state.events().subscribe();
     bad.fail(true);
     h.post_json(

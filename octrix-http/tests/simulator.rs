@@ -23,6 +23,14 @@ fn on(app: &str) -> Value {
     json!({"target": {"namespace": "shop", "labels": {"app": app}}})
 }
 
+/// A server whose engine has observed the cluster once (runs choose their
+/// targets from the last observation).
+async fn observed() -> Harness {
+    let h = Harness::new();
+    h.state.tick().await;
+    h
+}
+
 async fn stored(h: &Harness, kind: DocumentKind, id: &str) -> Option<Value> {
     h.storage
         .get_document(kind, id)
@@ -68,6 +76,16 @@ async fn builtin_scenarios_are_listed_and_read_only() {
     let bad = h.get("/api/v1/simulator/scenarios/Not_An_Id", VIEWER).await;
     bad.expect(StatusCode::BAD_REQUEST);
     assert_eq!(bad.json()["error"]["field"], "id");
+    // Before the engine's first look at the cluster there is nothing to aim at.
+    let early = h
+        .post_json(
+            "/api/v1/simulator/scenarios/builtin-pod-failure/start",
+            OPERATOR,
+            json!({}),
+        )
+        .await;
+    early.expect(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(early.text().contains("not been observed"), "{}", early.text());
 }
 
 #[tokio::test]
@@ -143,7 +161,7 @@ async fn custom_scenarios_are_validated_persisted_and_deleted() {
 
 #[tokio::test]
 async fn a_run_starts_on_the_sim_is_persisted_and_stops() {
-    let h = Harness::new();
+    let h = observed().await;
     let mut events = h.state.events().subscribe();
     let started = h
         .post_json(
@@ -162,7 +180,7 @@ async fn a_run_starts_on_the_sim_is_persisted_and_stops() {
     );
     let event = events.try_recv().expect("a chaos:run event");
     assert_eq!(event.name, "chaos:run");
-    assert!(event.json.contains("\"run-started\""), "{}", event.json);
+    assert!(event.json.contains("\"event\":\"run_started\""), "{}", event.json);
     assert_eq!(
         stored(&h, DocumentKind::ChaosRun, "run-1").await.unwrap()["status"],
         "running"
@@ -215,7 +233,7 @@ async fn a_run_starts_on_the_sim_is_persisted_and_stops() {
 
 #[tokio::test]
 async fn a_scheduled_run_can_be_cancelled_and_a_finished_run_is_saved_by_the_tick() {
-    let h = Harness::new();
+    let h = observed().await;
     let later = "2026-11-23T10:00:00Z";
     let mut options = on("payments");
     options["start_at"] = json!(later);
@@ -254,27 +272,13 @@ async fn a_scheduled_run_can_be_cancelled_and_a_finished_run_is_saved_by_the_tic
 
 #[tokio::test]
 async fn the_safety_budget_refuses_a_run_with_its_reason() {
-    let h = Harness::new();
-    h.call(
-        Method::PUT,
-        "/api/v1/healing/config",
-        Some(ADMIN),
-        Some(serde_json::to_vec(&json!({"budget": {"max_concurrent": 1}})).unwrap()),
-    )
-    .await
-    .expect(StatusCode::OK);
-    h.post_json(
-        "/api/v1/simulator/scenarios/builtin-latency-injection/start",
-        OPERATOR,
-        on("checkout"),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    let h = observed().await;
+    // Failing every payments pod would take its last ready replica.
     let denied = h
         .post_json(
-            "/api/v1/simulator/scenarios/builtin-service-failure/start",
+            "/api/v1/simulator/scenarios/builtin-pod-failure/start",
             OPERATOR,
-            on("payments"),
+            json!({"target": {"namespace": "shop", "labels": {"app": "payments"}, "mode": "all"}}),
         )
         .await;
     denied.expect(StatusCode::CONFLICT);
@@ -283,8 +287,8 @@ async fn the_safety_budget_refuses_a_run_with_its_reason() {
         .unwrap()
         .to_owned();
     assert!(message.contains("safety budget"), "{message}");
-    assert!(message.contains("run-2"), "{message}");
-    let doc = stored(&h, DocumentKind::ChaosRun, "run-2").await.unwrap();
+    assert!(message.contains("shop/payments would have 2 of 2 pods disrupted"), "{message}");
+    let doc = stored(&h, DocumentKind::ChaosRun, "run-1").await.unwrap();
     assert_eq!(doc["status"], "failed");
 
     let protected = h
@@ -315,7 +319,7 @@ async fn the_safety_budget_refuses_a_run_with_its_reason() {
 
 #[tokio::test]
 async fn scenarios_and_runs_survive_a_restart() {
-    let h = Harness::new();
+    let h = observed().await;
     h.post_json("/api/v1/simulator/scenarios", ADMIN, lossy_checkout())
         .await
         .expect(StatusCode::CREATED);
@@ -340,6 +344,7 @@ async fn scenarios_and_runs_survive_a_restart() {
     // A new server on the same storage.
     let state = AppState::simulated(h.storage.clone(), h.clock.clone(), auth()).unwrap();
     state.restore().await.unwrap();
+    state.tick().await;
     let app = octrix_http::app(state.clone());
     let get = |path: &'static str| call(app.clone(), Method::GET, path, Some(VIEWER), None);
     get("/api/v1/simulator/scenarios/lossy-checkout")
@@ -378,7 +383,7 @@ async fn scenarios_and_runs_survive_a_restart() {
 /// healing resolves it; both are seen on the event stream.
 #[tokio::test]
 async fn readme_walkthrough_a_chaos_run_opens_an_incident_that_heals() {
-    let h = Harness::new();
+    let h = observed().await;
     let incidents = h.get("/api/v1/incidents", ADMIN).await;
     incidents.expect(StatusCode::OK);
     assert_eq!(incidents.json()["total"], 0);

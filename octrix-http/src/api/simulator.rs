@@ -309,7 +309,7 @@ pub async fn delete_scenario(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Refused: the safety budget, no eligible target or the executor; the run is recorded as failed and the message says why", body = ErrorBody),
         (status = 501, description = "No chaos executor", body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 503, description = "Storage down, or the cluster not observed yet", body = ErrorBody),
     ), security(("bearer" = [])))]
 pub async fn start(
     State(state): State<AppState>,
@@ -318,6 +318,12 @@ pub async fn start(
 ) -> Result<Response, ApiError> {
     let id = parse_scenario_id(&id)?;
     let mut engine = state.engine().await;
+    if engine.snapshot().taken_at.is_none() {
+        // Targets are chosen from the last observed cluster: there is none yet.
+        return Err(ApiError::Unavailable(
+            "the cluster has not been observed yet; retry after the engine's first tick".into(),
+        ));
+    }
     let result = engine.start_chaos(&id, options).await;
     let changed = state.run_ledger().changed(engine.chaos());
     let run = match &result {
