@@ -200,7 +200,179 @@ fn endpoints() -> Vec<Endpoint> {
         // Without a WebSocket upgrade (oneshot has no connection), the
         // handler refuses with 400 after the credentials were accepted.
         get("/api/v1/events/ws", Viewer, S::BAD_REQUEST),
+        get("/api/v1/routing/rules/bookinfo.reviews/canary", Viewer, S::NOT_FOUND),
+        endpoint(
+            Method::POST,
+            "/api/v1/routing/rules/bookinfo.reviews/canary",
+            Some(json!({"stable_subset": "v1", "canary_subset": "v2",
+                        "steps": [{"set_weight": 20}, {"analysis": {"checks": 1}}],
+                        "analysis": {"interval": "1m", "window_seconds": 60, "failure_limit": 1}})),
+            Operator,
+            S::CREATED,
+        ),
+        // The simulator.
+        get("/api/v1/simulator/scenarios", Viewer, S::OK),
+        get("/api/v1/simulator/scenarios/lossy-checkout", Viewer, S::OK),
+        endpoint(
+            Method::POST,
+            "/api/v1/simulator/scenarios",
+            Some(scenario("another-loss")),
+            Admin,
+            S::CREATED,
+        ),
+        endpoint(
+            Method::DELETE,
+            "/api/v1/simulator/scenarios/lossy-checkout",
+            None,
+            Admin,
+            S::NO_CONTENT,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/simulator/scenarios/builtin-latency-injection/start",
+            Some(json!({"target": {"namespace": "shop", "labels": {"app": "checkout"}}})),
+            Operator,
+            S::CREATED,
+        ),
+        get("/api/v1/simulator/runs", Viewer, S::OK),
+        get("/api/v1/simulator/runs/active", Viewer, S::OK),
+        get("/api/v1/simulator/runs/run-1", Viewer, S::OK),
+        get("/api/v1/simulator/stats", Viewer, S::OK),
+        endpoint(
+            Method::POST,
+            "/api/v1/simulator/runs/run-1/stop",
+            None,
+            Operator,
+            S::OK,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/simulator/runs/run-2/cancel",
+            None,
+            Operator,
+            S::OK,
+        ),
+        // Resilience.
+        get("/api/v1/resilience/services", Viewer, S::OK),
+        get("/api/v1/resilience/services/payments", Viewer, S::OK),
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/services",
+            Some(json!({"name": "web", "url": "http://127.0.0.1:9", "check_interval_seconds": 3600})),
+            Admin,
+            S::CREATED,
+        ),
+        endpoint(
+            Method::DELETE,
+            "/api/v1/resilience/services/payments",
+            None,
+            Admin,
+            S::NO_CONTENT,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/services/payments/check",
+            None,
+            Operator,
+            S::OK,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/services/payments/scale-up",
+            None,
+            Operator,
+            S::OK,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/services/payments/scale-down",
+            Some(json!({"by": 1})),
+            Operator,
+            S::OK,
+        ),
+        get("/api/v1/resilience/circuit-breakers", Viewer, S::OK),
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/circuit-breakers/payments/reset",
+            None,
+            Operator,
+            S::OK,
+        ),
+        get("/api/v1/resilience/load-balancer", Viewer, S::OK),
+        endpoint(
+            Method::PUT,
+            "/api/v1/resilience/load-balancer",
+            Some(json!({"algorithm": "weighted"})),
+            Operator,
+            S::OK,
+        ),
+        // No load test has run yet.
+        get("/api/v1/resilience/load-test/status", Viewer, S::NOT_FOUND),
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/load-test/start",
+            Some(json!({"service": "edge", "requests_per_second": 1, "duration_seconds": 1})),
+            Operator,
+            S::CREATED,
+        ),
+        // Nothing is running to stop: refused after the credentials passed.
+        endpoint(
+            Method::POST,
+            "/api/v1/resilience/load-test/stop",
+            None,
+            Operator,
+            S::CONFLICT,
+        ),
     ]
+}
+
+fn scenario(id: &str) -> serde_json::Value {
+    json!({"id": id, "name": "Lossy checkout",
+           "target": {"namespace": "shop", "labels": {"app": "checkout"}},
+           "type": "packet-loss", "parameters": {"loss_percent": 30, "duration_seconds": 60}})
+}
+
+/// What the simulator and resilience rows act on: an observed cluster, a
+/// custom scenario, a running run-1 and a pending run-2, a cluster service
+/// `payments` with a breaker, and a URL service `edge`.
+async fn setup_groups(h: &Harness) {
+    h.state.tick().await;
+    h.post_json("/api/v1/simulator/scenarios", ADMIN, scenario("lossy-checkout"))
+        .await
+        .expect(StatusCode::CREATED);
+    let payments = json!({"target": {"namespace": "shop", "labels": {"app": "payments"}}});
+    h.post_json(
+        "/api/v1/simulator/scenarios/builtin-service-failure/start",
+        OPERATOR,
+        payments.clone(),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let mut later = payments;
+    later["start_at"] = json!("2026-11-23T12:00:00Z");
+    h.post_json(
+        "/api/v1/simulator/scenarios/builtin-service-failure/start",
+        OPERATOR,
+        later,
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    h.post_json(
+        "/api/v1/resilience/services",
+        ADMIN,
+        json!({"name": "payments", "namespace": "shop", "deployment": "payments",
+               "check_interval_seconds": 3600}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    h.post_json(
+        "/api/v1/resilience/services",
+        ADMIN,
+        json!({"name": "edge", "url": "http://127.0.0.1:9", "check_interval_seconds": 3600}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    h.state.resilience().breakers().breaker("payments");
 }
 
 /// The status a caller with `token` must get.
@@ -238,6 +410,7 @@ async fn every_endpoint_answers_each_role_as_it_should() {
             h.post_json("/api/v1/routing/rules", ADMIN, traffic_rule())
                 .await
                 .expect(StatusCode::CREATED);
+            setup_groups(&h).await;
             let body = endpoint
                 .body
                 .as_ref()
