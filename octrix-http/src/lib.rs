@@ -111,7 +111,10 @@ fn viewer_routes() -> Router<AppState> {
 
 fn simulator_read_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/simulator/scenarios", get(simulator::list_scenarios))
+        .route(
+            "/api/v1/simulator/scenarios",
+            get(simulator::list_scenarios),
+        )
         .route(
             "/api/v1/simulator/scenarios/{id}",
             get(simulator::get_scenario),

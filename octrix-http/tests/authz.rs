@@ -200,7 +200,11 @@ fn endpoints() -> Vec<Endpoint> {
         // Without a WebSocket upgrade (oneshot has no connection), the
         // handler refuses with 400 after the credentials were accepted.
         get("/api/v1/events/ws", Viewer, S::BAD_REQUEST),
-        get("/api/v1/routing/rules/bookinfo.reviews/canary", Viewer, S::NOT_FOUND),
+        get(
+            "/api/v1/routing/rules/bookinfo.reviews/canary",
+            Viewer,
+            S::NOT_FOUND,
+        ),
         endpoint(
             Method::POST,
             "/api/v1/routing/rules/bookinfo.reviews/canary",
@@ -258,7 +262,9 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(
             Method::POST,
             "/api/v1/resilience/services",
-            Some(json!({"name": "web", "url": "http://127.0.0.1:9", "check_interval_seconds": 3600})),
+            Some(
+                json!({"name": "web", "url": "http://127.0.0.1:9", "check_interval_seconds": 3600}),
+            ),
             Admin,
             S::CREATED,
         ),
@@ -337,9 +343,13 @@ fn scenario(id: &str) -> serde_json::Value {
 /// `payments` with a breaker, and a URL service `edge`.
 async fn setup_groups(h: &Harness) {
     h.state.tick().await;
-    h.post_json("/api/v1/simulator/scenarios", ADMIN, scenario("lossy-checkout"))
-        .await
-        .expect(StatusCode::CREATED);
+    h.post_json(
+        "/api/v1/simulator/scenarios",
+        ADMIN,
+        scenario("lossy-checkout"),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     let payments = json!({"target": {"namespace": "shop", "labels": {"app": "payments"}}});
     h.post_json(
         "/api/v1/simulator/scenarios/builtin-service-failure/start",

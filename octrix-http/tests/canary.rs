@@ -23,9 +23,7 @@ fn with_reviews() -> Harness {
     config
         .deployments
         .push(SimDeploymentConfig::named("shop", "reviews-v2", 1));
-    let clock = Arc::new(ManualClock::new(
-        "2026-11-23T09:06:40Z".parse().unwrap(),
-    ));
+    let clock = Arc::new(ManualClock::new("2026-11-23T09:06:40Z".parse().unwrap()));
     let storage = Arc::new(TestStorage::default());
     let state = AppState::simulated_with(
         config,

@@ -190,7 +190,10 @@ async fn registrations_are_checked_field_by_field() {
             json!({"name": "a", "url": "http://x", "check_interval_seconds": 0}),
             "check_interval_seconds",
         ),
-        (json!({"name": "a", "url": "http://x", "colour": "red"}), "."),
+        (
+            json!({"name": "a", "url": "http://x", "colour": "red"}),
+            ".",
+        ),
     ] {
         let reply = h
             .post_json("/api/v1/resilience/services", ADMIN, body.clone())
@@ -389,7 +392,9 @@ async fn a_load_test_can_be_stopped_and_the_algorithm_switched() {
     bad.expect(StatusCode::BAD_REQUEST);
     assert_eq!(bad.json()["error"]["field"], "algorithm");
     assert_eq!(
-        h.get("/api/v1/resilience/load-balancer", VIEWER).await.json()["algorithm"],
+        h.get("/api/v1/resilience/load-balancer", VIEWER)
+            .await
+            .json()["algorithm"],
         "least_outstanding"
     );
 

@@ -85,7 +85,11 @@ async fn builtin_scenarios_are_listed_and_read_only() {
         )
         .await;
     early.expect(StatusCode::SERVICE_UNAVAILABLE);
-    assert!(early.text().contains("not been observed"), "{}", early.text());
+    assert!(
+        early.text().contains("not been observed"),
+        "{}",
+        early.text()
+    );
 }
 
 #[tokio::test]
@@ -180,7 +184,11 @@ async fn a_run_starts_on_the_sim_is_persisted_and_stops() {
     );
     let event = events.try_recv().expect("a chaos:run event");
     assert_eq!(event.name, "chaos:run");
-    assert!(event.json.contains("\"event\":\"run_started\""), "{}", event.json);
+    assert!(
+        event.json.contains("\"event\":\"run_started\""),
+        "{}",
+        event.json
+    );
     assert_eq!(
         stored(&h, DocumentKind::ChaosRun, "run-1").await.unwrap()["status"],
         "running"
@@ -198,7 +206,9 @@ async fn a_run_starts_on_the_sim_is_persisted_and_stops() {
         .await
         .json();
     assert!(none.as_array().unwrap().is_empty());
-    let bad = h.get("/api/v1/simulator/runs?status=sleeping", VIEWER).await;
+    let bad = h
+        .get("/api/v1/simulator/runs?status=sleeping", VIEWER)
+        .await;
     bad.expect(StatusCode::BAD_REQUEST);
     assert_eq!(bad.json()["error"]["field"], "status");
     h.get("/api/v1/simulator/runs/run-1", VIEWER)
@@ -287,7 +297,10 @@ async fn the_safety_budget_refuses_a_run_with_its_reason() {
         .unwrap()
         .to_owned();
     assert!(message.contains("safety budget"), "{message}");
-    assert!(message.contains("shop/payments would have 2 of 2 pods disrupted"), "{message}");
+    assert!(
+        message.contains("shop/payments would have 2 of 2 pods disrupted"),
+        "{message}"
+    );
     let doc = stored(&h, DocumentKind::ChaosRun, "run-1").await.unwrap();
     assert_eq!(doc["status"], "failed");
 
@@ -411,7 +424,10 @@ async fn readme_walkthrough_a_chaos_run_opens_an_incident_that_heals() {
     let opened = position("incident:opened").expect("incident:opened");
     let resolved = position("incident:resolved").expect("incident:resolved");
     assert!(started < opened && opened < resolved, "{seen:?}");
-    let page = h.get("/api/v1/incidents?status=resolved", ADMIN).await.json();
+    let page = h
+        .get("/api/v1/incidents?status=resolved", ADMIN)
+        .await
+        .json();
     let first = &page["items"][0];
     assert_eq!(first["category"], "pod-crash");
     assert_eq!(first["chaos_runs"], json!(["run-1"]), "{first}");

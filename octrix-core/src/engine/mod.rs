@@ -666,8 +666,9 @@ impl Engine {
             )));
         }
         let replicas = current.replicas.saturating_add_signed(change);
-        let mut request = DisruptionRequest::new(Disruptor::Healing, format!("deployment/{workload}"))
-            .in_namespace(namespace);
+        let mut request =
+            DisruptionRequest::new(Disruptor::Healing, format!("deployment/{workload}"))
+                .in_namespace(namespace);
         if replicas < current.replicas {
             let removed = current.replicas - replicas;
             request = request.with_impact(WorkloadImpact {

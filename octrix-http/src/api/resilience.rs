@@ -27,10 +27,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use octrix_core::Clock;
 use octrix_core::engine::ScaleOutcome;
 use octrix_core::resilience::{BreakerConfig, BreakerRegistry, BreakerSnapshot};
 use octrix_core::routing::balancer::BalancingStrategy;
-use octrix_core::Clock;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -122,7 +122,12 @@ async fn save_service(state: &AppState, stored: &registry::StoredService) -> Res
     responses((status = 200, body = Vec<ServiceView>), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_services(State(state): State<AppState>) -> Json<Vec<ServiceView>> {
-    Json(state.resilience().services.views(&state.resilience().breakers))
+    Json(
+        state
+            .resilience()
+            .services
+            .views(&state.resilience().breakers),
+    )
 }
 
 /// One service with its health.
@@ -261,7 +266,12 @@ pub struct ScaleReply {
     pub summary: String,
 }
 
-async fn scale(state: &AppState, name: &str, body: ScaleBody, up: bool) -> Result<Json<ScaleReply>, ApiError> {
+async fn scale(
+    state: &AppState,
+    name: &str,
+    body: ScaleBody,
+    up: bool,
+) -> Result<Json<ScaleReply>, ApiError> {
     if body.by == 0 || body.by > 100 {
         return Err(ApiError::bad_request("by", "must be within 1..=100"));
     }
@@ -277,7 +287,11 @@ async fn scale(state: &AppState, name: &str, body: ScaleBody, up: bool) -> Resul
             format!("service {name} names no namespace and deployment to scale"),
         ));
     };
-    let change = if up { body.by as i32 } else { -(body.by as i32) };
+    let change = if up {
+        body.by as i32
+    } else {
+        -(body.by as i32)
+    };
     let mut engine = state.engine().await;
     let outcome: ScaleOutcome = engine
         .scale_deployment(namespace, deployment, change)
@@ -492,7 +506,9 @@ pub async fn start_load_test(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "No load test is running", body = ErrorBody),
     ), security(("bearer" = [])))]
-pub async fn stop_load_test(State(state): State<AppState>) -> Result<Json<LoadTestStatus>, ApiError> {
+pub async fn stop_load_test(
+    State(state): State<AppState>,
+) -> Result<Json<LoadTestStatus>, ApiError> {
     let status = load_test::stop(&state).await?;
     state.events().publish_json("resilience:load-test", &status);
     Ok(Json(status))
@@ -505,7 +521,9 @@ pub async fn stop_load_test(State(state): State<AppState>) -> Result<Json<LoadTe
         (status = 200, body = LoadTestStatus), (status = 401, body = ErrorBody),
         (status = 404, description = "No load test has run", body = ErrorBody),
     ), security(("bearer" = [])))]
-pub async fn load_test_status(State(state): State<AppState>) -> Result<Json<LoadTestStatus>, ApiError> {
+pub async fn load_test_status(
+    State(state): State<AppState>,
+) -> Result<Json<LoadTestStatus>, ApiError> {
     state
         .resilience()
         .load_test

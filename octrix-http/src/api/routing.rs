@@ -9,12 +9,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use octrix_core::routing::gitops::{ExportedFile, export_rules};
-use octrix_core::routing::istio::ManifestError;
 use octrix_core::routing::canary::{
     Canary, CanaryConfig, CanaryError, CanaryEvent, CanaryEventKind, CanaryState, CanaryStep,
     CanaryWeights, CheckOutcome,
 };
+use octrix_core::routing::gitops::{ExportedFile, export_rules};
+use octrix_core::routing::istio::ManifestError;
 use octrix_core::routing::{IstioApiVersion, RuleError, TrafficRule};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -262,8 +262,8 @@ async fn apply(
     state: &AppState,
     rule: &TrafficRule,
 ) -> Result<(Vec<ExportedFile>, String), ApiError> {
-    let files = export_rules(std::slice::from_ref(rule), IstioApiVersion::V1)
-        .map_err(manifest_error)?;
+    let files =
+        export_rules(std::slice::from_ref(rule), IstioApiVersion::V1).map_err(manifest_error)?;
     let applied = match state.gitops_dir() {
         Some(dir) => {
             let dir = dir.to_owned();

@@ -16,8 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use octrix_core::chaos::{
-    ChaosController, ChaosStats, RunId, RunStatus, Scenario, ScenarioId, ScenarioRun,
-    ScenarioType, StartOptions,
+    ChaosController, ChaosStats, RunId, RunStatus, Scenario, ScenarioId, ScenarioRun, ScenarioType,
+    StartOptions,
 };
 use octrix_core::engine::Error as EngineError;
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,9 @@ fn parse_run_id(text: &str) -> Result<RunId, ApiError> {
 fn controller<'a>(
     engine: &'a octrix_core::engine::Engine,
 ) -> Result<&'a ChaosController, ApiError> {
-    engine.chaos().ok_or_else(|| chaos_error(EngineError::ChaosUnavailable))
+    engine
+        .chaos()
+        .ok_or_else(|| chaos_error(EngineError::ChaosUnavailable))
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> StorageError {
@@ -415,11 +417,7 @@ pub async fn active_runs(
 ) -> Result<Json<Vec<ScenarioRun>>, ApiError> {
     let engine = state.engine().await;
     Ok(Json(
-        controller(&engine)?
-            .active()
-            .into_iter()
-            .cloned()
-            .collect(),
+        controller(&engine)?.active().into_iter().cloned().collect(),
     ))
 }
 
@@ -447,7 +445,11 @@ enum Ending {
     Cancel,
 }
 
-async fn end_run(state: &AppState, id: &str, ending: Ending) -> Result<Json<ScenarioRun>, ApiError> {
+async fn end_run(
+    state: &AppState,
+    id: &str,
+    ending: Ending,
+) -> Result<Json<ScenarioRun>, ApiError> {
     let id = parse_run_id(id)?;
     let mut engine = state.engine().await;
     let result = match ending {

@@ -66,7 +66,10 @@ impl LoadTestRequest {
             if (1..=max).contains(&value) {
                 Ok(())
             } else {
-                Err(ApiError::bad_request(field, format!("must be within 1..={max}")))
+                Err(ApiError::bad_request(
+                    field,
+                    format!("must be within 1..={max}"),
+                ))
             }
         };
         within("requests_per_second", self.requests_per_second, 10_000)?;
@@ -260,7 +263,10 @@ struct Target {
 }
 
 /// Starts a load test; answers its first status.
-pub(crate) fn start(state: &AppState, request: LoadTestRequest) -> Result<LoadTestStatus, ApiError> {
+pub(crate) fn start(
+    state: &AppState,
+    request: LoadTestRequest,
+) -> Result<LoadTestStatus, ApiError> {
     request.validate()?;
     let resilience = state.resilience();
     let entries = match &request.service {
@@ -571,17 +577,32 @@ mod tests {
         assert!(good.validate().is_ok());
         let field = |r: LoadTestRequest| r.validate().unwrap_err().body().error.field.unwrap();
         assert_eq!(
-            field(LoadTestRequest { requests_per_second: 0, ..good.clone() }),
+            field(LoadTestRequest {
+                requests_per_second: 0,
+                ..good.clone()
+            }),
             "requests_per_second"
         );
         assert_eq!(
-            field(LoadTestRequest { concurrency: 5000, ..good.clone() }),
+            field(LoadTestRequest {
+                concurrency: 5000,
+                ..good.clone()
+            }),
             "concurrency"
         );
         assert_eq!(
-            field(LoadTestRequest { duration_seconds: 0, ..good.clone() }),
+            field(LoadTestRequest {
+                duration_seconds: 0,
+                ..good.clone()
+            }),
             "duration_seconds"
         );
-        assert_eq!(field(LoadTestRequest { path: "x".into(), ..good }), "path");
+        assert_eq!(
+            field(LoadTestRequest {
+                path: "x".into(),
+                ..good
+            }),
+            "path"
+        );
     }
 }

@@ -205,7 +205,10 @@ pub(crate) struct Entry {
 
 impl Entry {
     pub(crate) fn health(&self) -> ServiceHealth {
-        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -330,7 +333,8 @@ async fn probe(checker: &Checker, spec: &ServiceSpec) -> Probe {
                         latency_ms,
                         http_status: Some(status.as_u16()),
                         error_rate: None,
-                        error: (!healthy).then(|| format!("GET {}: HTTP {status}", spec.health_path)),
+                        error: (!healthy)
+                            .then(|| format!("GET {}: HTTP {status}", spec.health_path)),
                     }
                 }
                 Err(error) => Probe {
@@ -338,11 +342,7 @@ async fn probe(checker: &Checker, spec: &ServiceSpec) -> Probe {
                     latency_ms,
                     http_status: None,
                     error_rate: None,
-                    error: Some(format!(
-                        "GET {}: {}",
-                        spec.health_path,
-                        error.without_url()
-                    )),
+                    error: Some(format!("GET {}: {}", spec.health_path, error.without_url())),
                 },
             }
         }
@@ -484,22 +484,55 @@ mod tests {
     fn specs_are_checked_field_by_field() {
         assert!(spec().validate().is_ok());
         let field = |s: ServiceSpec| s.validate().unwrap_err().body().error.field.unwrap();
-        assert_eq!(field(ServiceSpec { name: "Pay".into(), ..spec() }), "name");
-        assert_eq!(field(ServiceSpec { url: Some("ftp://x".into()), ..spec() }), "url");
-        assert_eq!(field(ServiceSpec { url: None, ..spec() }), "url");
         assert_eq!(
-            field(ServiceSpec { health_path: "health".into(), ..spec() }),
+            field(ServiceSpec {
+                name: "Pay".into(),
+                ..spec()
+            }),
+            "name"
+        );
+        assert_eq!(
+            field(ServiceSpec {
+                url: Some("ftp://x".into()),
+                ..spec()
+            }),
+            "url"
+        );
+        assert_eq!(
+            field(ServiceSpec {
+                url: None,
+                ..spec()
+            }),
+            "url"
+        );
+        assert_eq!(
+            field(ServiceSpec {
+                health_path: "health".into(),
+                ..spec()
+            }),
             "health_path"
         );
         assert_eq!(
-            field(ServiceSpec { deployment: Some("pay".into()), ..spec() }),
+            field(ServiceSpec {
+                deployment: Some("pay".into()),
+                ..spec()
+            }),
             "namespace"
         );
         assert_eq!(
-            field(ServiceSpec { check_interval_seconds: 0, ..spec() }),
+            field(ServiceSpec {
+                check_interval_seconds: 0,
+                ..spec()
+            }),
             "check_interval_seconds"
         );
-        assert_eq!(field(ServiceSpec { weight: 0, ..spec() }), "weight");
+        assert_eq!(
+            field(ServiceSpec {
+                weight: 0,
+                ..spec()
+            }),
+            "weight"
+        );
         let on_cluster = ServiceSpec {
             url: None,
             namespace: Some("shop".into()),
