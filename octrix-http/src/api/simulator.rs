@@ -74,9 +74,7 @@ fn parse_run_id(text: &str) -> Result<RunId, ApiError> {
         .map_err(|_| ApiError::bad_request("id", format!("{text:?} is not a run id such as run-3")))
 }
 
-fn controller<'a>(
-    engine: &'a octrix_core::engine::Engine,
-) -> Result<&'a ChaosController, ApiError> {
+fn controller(engine: &octrix_core::engine::Engine) -> Result<&ChaosController, ApiError> {
     engine
         .chaos()
         .ok_or_else(|| chaos_error(EngineError::ChaosUnavailable))
