@@ -692,3 +692,52 @@ async fn the_event_notifier_delivers_on_the_event_stream() {
     assert_eq!(seen[0]["event"], "notification:sent");
     assert_eq!(seen[0]["data"]["channel"], "sre");
 }
+
+#[tokio::test]
+async fn scaling_on_request_goes_through_the_actuator_and_the_budget() {
+    let mut actuator = MockActuator::new();
+    actuator
+        .expect_execute()
+        .with(
+            eq(ClusterAction::ScaleDeployment {
+                namespace: "shop".into(),
+                deployment: "cart".into(),
+                replicas: 4,
+            }),
+            eq(false),
+        )
+        .times(1)
+        .returning(|_, _| {
+            Ok(ActionReport {
+                dry_run: false,
+                summary: "scaled shop/cart to 4".into(),
+                not_evicted: Vec::new(),
+            })
+        });
+    let mut h = harness(actuator, RULES);
+    h.observer.set(cluster(&["cart"], &[]));
+    let up = h.engine.scale_deployment("shop", "cart", 2).await.unwrap();
+    assert_eq!(
+        (up.previous_replicas, up.replicas, up.summary.as_str()),
+        (2, 4, "scaled shop/cart to 4")
+    );
+    assert_eq!(h.engine.budget().in_flight(), 0, "the permit is returned");
+
+    // Taking both replicas away breaks the budget's fraction: refused
+    // before the actuator is called (it expects one call only).
+    let down = h.engine.scale_deployment("shop", "cart", -2).await;
+    assert!(
+        matches!(&down, Err(Error::Refused(reason)) if reason.starts_with("safety budget")),
+        "{down:?}"
+    );
+    let protected = h.engine.scale_deployment("kube-system", "dns", 1).await;
+    assert_eq!(
+        protected,
+        Err(Error::Refused("namespace kube-system is protected".into()))
+    );
+    let missing = h.engine.scale_deployment("shop", "nope", 1).await;
+    assert_eq!(
+        missing,
+        Err(Error::UnknownWorkload("deployment shop/nope".into()))
+    );
+}
