@@ -3,7 +3,8 @@
 //!
 //! Every event is `{"event": "<name>", "data": {...}}` with seed 000's names
 //! (`cluster:update`, `alert:new`, `healing:event`) plus `incident:*`,
-//! `source:status`, `chaos:*`, `routing:*` and `resilience:*`. Its **topic**
+//! `source:status`, `chaos:*`, `routing:*`, `resilience:*`, `circuit:changed`
+//! and `notification:sent`. Its **topic**
 //! is the part of the name before `:`; a client receives the topics it
 //! subscribed to (all of them unless it says otherwise):
 //!
@@ -42,7 +43,7 @@ use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 /// The topics a client can subscribe to.
-pub const TOPICS: [&str; 8] = [
+pub const TOPICS: [&str; 10] = [
     "cluster",
     "alert",
     "healing",
@@ -51,6 +52,10 @@ pub const TOPICS: [&str; 8] = [
     "chaos",
     "routing",
     "resilience",
+    // The engine's `circuit:changed` and `notification:sent`: without
+    // their topics here no stream would ever carry them.
+    "circuit",
+    "notification",
 ];
 
 /// How long a WebSocket client may take to accept one message.
@@ -195,7 +200,7 @@ impl EventSink for EventHub {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
-    /// Comma-separated topics (`cluster,alert,healing,incident,source,chaos,routing,resilience`);
+    /// Comma-separated topics (`cluster,alert,healing,incident,source,chaos,routing,resilience,circuit,notification`);
     /// all of them when absent.
     pub topics: Option<String>,
     /// The bearer token, for clients that cannot send an `Authorization`

@@ -1,6 +1,7 @@
 //! The authorization matrix: every endpoint x (no token, viewer, operator,
 //! admin), each status asserted. Every cell runs on a fresh server with one
-//! incident (from a webhook delivery) and one healing rule.
+//! incident (from a webhook delivery), one healing rule, one traffic rule,
+//! and what the simulator and resilience rows act on (`setup_groups`).
 
 mod common;
 
