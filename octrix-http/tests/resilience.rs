@@ -249,8 +249,9 @@ async fn a_load_test_balances_real_requests_and_measures_them() {
     let status = finished(&h).await;
     assert_eq!(status["status"], "completed");
     let sent = status["sent"].as_u64().unwrap();
-    // 200/s for one second; the rate is an upper bound on a busy machine.
-    assert!((100..=202).contains(&sent), "sent {sent}");
+    // 200/s for one second: the rate is a ceiling (a busy machine may send
+    // fewer, never more).
+    assert!((50..=202).contains(&sent), "sent {sent}");
     assert_eq!(status["succeeded"], sent);
     assert_eq!(status["failed"], 0);
     assert_eq!(status["status_codes"]["200"], sent);
