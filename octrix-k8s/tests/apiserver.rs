@@ -18,7 +18,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use octrix_core::chaos::{
@@ -37,21 +36,18 @@ use octrix_core::incident::{InMemoryIncidentStore, IncidentStore, TimelineEvent}
 use octrix_core::routing::{Destination, IstioApiVersion, TrafficRule};
 use octrix_k8s::NoMetricSource;
 use octrix_k8s::actuator::{ActuatorConfig, KubeActuator};
-use octrix_k8s::api::RetryConfig;
 use octrix_k8s::chaos::{
     ChaosExecutorConfig, KubeChaosExecutor, ORIGINAL_HTTP_ANNOTATION, RUN_LABEL,
 };
 use octrix_k8s::leader::{LeaderElector, LeaseConfig};
 use octrix_k8s::observer::{KubeObserver, ObserverConfig, ObserverError};
-use octrix_k8s::routing::{
-    KubeRoutingApplier, RoutingError, istio_served, virtual_service_resource,
-};
+use octrix_k8s::routing::{KubeRoutingApplier, RoutingError, virtual_service_resource};
 use serde_json::json;
 
 mod common;
 use common::{
     LastTermination, SMALL_NODE, connect, crash_loop, create_namespace, create_node, create_pod,
-    eventually, run_pod, set_node_ready, unique,
+    eventually, install_istio, run_pod, set_node_ready, uninstall_istio, unique,
 };
 
 const UNPRIVILEGED_CONTEXT: &str = "octrix-test-unprivileged";
@@ -930,82 +926,6 @@ async fn the_deployed_cluster_role_is_enough() {
 // ---------------------------------------------------------------------------------------------
 // Istio routing, chaos and the engine
 // ---------------------------------------------------------------------------------------------
-
-const ISTIO_CRDS: [&str; 2] = [
-    "virtualservices.networking.istio.io",
-    "destinationrules.networking.istio.io",
-];
-
-fn crd_api(client: &Client) -> Api<CustomResourceDefinition> {
-    Api::all(client.clone())
-}
-
-async fn istio_is_served(client: &Client, version: IstioApiVersion) -> bool {
-    istio_served(client, &RetryConfig::default(), version)
-        .await
-        .expect("discovery")
-}
-
-/// Removes Istio's CRDs (left by an earlier run on a reused server) and waits
-/// until discovery no longer serves the group.
-async fn uninstall_istio(client: &Client) {
-    let crds = crd_api(client);
-    for name in ISTIO_CRDS {
-        match crds.delete(name, &Default::default()).await {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
-            Err(e) => panic!("delete CRD {name}: {e}"),
-        }
-    }
-    eventually("Istio to be gone", Duration::from_secs(30), || async {
-        (!istio_is_served(client, IstioApiVersion::V1beta1).await).then_some(())
-    })
-    .await;
-}
-
-/// Installs the minimal Istio CRDs of `tests/data/` and waits until both
-/// versions are served.
-async fn install_istio(client: &Client) {
-    let crds = crd_api(client);
-    for file in [
-        "istio-virtualservice-crd.yaml",
-        "istio-destinationrule-crd.yaml",
-    ] {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(file);
-        let crd: CustomResourceDefinition =
-            serde_norway::from_str(&std::fs::read_to_string(&path).expect("CRD file"))
-                .expect("CRD");
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .unwrap_or_else(|e| panic!("create {file}: {e}"));
-    }
-    eventually(
-        "Istio CRDs to be served",
-        Duration::from_secs(30),
-        || async {
-            (istio_is_served(client, IstioApiVersion::V1beta1).await
-                && istio_is_served(client, IstioApiVersion::V1).await)
-                .then_some(())
-        },
-    )
-    .await;
-    // Discovery can list the group a moment before its handlers serve it.
-    for version in [IstioApiVersion::V1beta1, IstioApiVersion::V1] {
-        for resource in [
-            virtual_service_resource(version),
-            octrix_k8s::routing::destination_rule_resource(version),
-        ] {
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-            eventually(
-                "Istio resources to be served",
-                Duration::from_secs(30),
-                || async { api.list(&Default::default()).await.ok().map(drop) },
-            )
-            .await;
-        }
-    }
-}
 
 fn weights(virtual_service: &DynamicObject) -> Vec<(String, i64)> {
     virtual_service.data["spec"]["http"][0]["route"]

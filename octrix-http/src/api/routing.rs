@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::route_applier::ApplyError;
 use crate::state::AppState;
 use crate::storage::{Document, DocumentKind};
 
@@ -236,8 +237,9 @@ fn write_files(dir: &FsPath, files: &[ExportedFile]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Deploys a traffic rule: generates the Istio manifests, exports them to
-/// the GitOps directory, and records `deployed_at`.
+/// Deploys a traffic rule: generates the Istio manifests, applies them to
+/// the cluster (with the Kubernetes adapter), exports them to the GitOps
+/// directory, and records `deployed_at`.
 #[utoipa::path(post, path = "/api/v1/routing/rules/{id}/deploy", tag = "routing",
     params(("id" = String, Path, description = "`<namespace>.<service>`")),
     responses(
@@ -252,21 +254,34 @@ pub async fn deploy(
     let mut stored = load(&state, &id).await?;
     let files = export_rules(std::slice::from_ref(&stored.rule), IstioApiVersion::V1)
         .map_err(manifest_error)?;
-    let applied = match state.gitops_dir() {
-        Some(dir) => {
-            let dir = dir.to_owned();
-            let target = dir.clone();
-            let to_write = files.clone();
-            tokio::task::spawn_blocking(move || write_files(&target, &to_write))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot write the GitOps files");
-                    ApiError::Unavailable("the GitOps directory cannot be written".to_owned())
-                })?;
-            format!("written to the GitOps directory {}", dir.display())
-        }
-        None => "not applied: no routing adapter or GitOps directory is configured; the manifests are returned only".to_owned(),
+    let mut applied = Vec::new();
+    if let Some(routes) = state.routes() {
+        let summary = routes.apply(&stored.rule).await.map_err(|e| match e {
+            ApplyError::Invalid(reason) => ApiError::bad_request("rule", reason),
+            ApplyError::Unavailable(reason) => ApiError::Unavailable(format!(
+                "{} cannot take the rule: {reason}",
+                routes.target()
+            )),
+        })?;
+        applied.push(summary);
+    }
+    if let Some(dir) = state.gitops_dir() {
+        let dir = dir.to_owned();
+        let target = dir.clone();
+        let to_write = files.clone();
+        tokio::task::spawn_blocking(move || write_files(&target, &to_write))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot write the GitOps files");
+                ApiError::Unavailable("the GitOps directory cannot be written".to_owned())
+            })?;
+        applied.push(format!("written to the GitOps directory {}", dir.display()));
+    }
+    let applied = if applied.is_empty() {
+        "not applied: no routing adapter or GitOps directory is configured; the manifests are returned only".to_owned()
+    } else {
+        applied.join("; ")
     };
     stored.deployed_at = Some(state.now());
     save(&state, &stored).await?;

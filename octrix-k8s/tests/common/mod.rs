@@ -10,8 +10,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use octrix_core::routing::IstioApiVersion;
+use octrix_k8s::api::RetryConfig;
+use octrix_k8s::routing::{istio_served, virtual_service_resource};
 use serde_json::{Value, json};
 
 /// The kubeconfig written by `scripts/test-k8s`.
@@ -227,4 +231,96 @@ async fn patch_pod_status(pods: &Api<Pod>, name: &str, status: Value) {
     )
     .await
     .unwrap_or_else(|e| panic!("patch status of pod {name}: {e}"));
+}
+
+/// Istio's CRDs that Octrix writes objects of.
+pub const ISTIO_CRDS: [&str; 2] = [
+    "virtualservices.networking.istio.io",
+    "destinationrules.networking.istio.io",
+];
+
+/// The CustomResourceDefinitions.
+pub fn crd_api(client: &Client) -> Api<CustomResourceDefinition> {
+    Api::all(client.clone())
+}
+
+/// Whether discovery serves `networking.istio.io/<version>`.
+pub async fn istio_is_served(client: &Client, version: IstioApiVersion) -> bool {
+    istio_served(client, &RetryConfig::default(), version)
+        .await
+        .expect("discovery")
+}
+
+/// Removes Istio's CRDs (left by an earlier run on a reused server) and waits
+/// until discovery no longer serves the group.
+pub async fn uninstall_istio(client: &Client) {
+    let crds = crd_api(client);
+    for name in ISTIO_CRDS {
+        match crds.delete(name, &Default::default()).await {
+            Ok(_) | Err(kube::Error::Api(_)) => {}
+            Err(e) => panic!("delete CRD {name}: {e}"),
+        }
+    }
+    eventually("Istio to be gone", Duration::from_secs(30), || async {
+        (!istio_is_served(client, IstioApiVersion::V1beta1).await).then_some(())
+    })
+    .await;
+}
+
+/// Installs the minimal Istio CRDs of `tests/data/` and waits until both
+/// versions are served.
+pub async fn install_istio(client: &Client) {
+    let crds = crd_api(client);
+    // Included rather than read: other crates' tests use this module too.
+    for (file, text) in [
+        (
+            "istio-virtualservice-crd.yaml",
+            include_str!("../data/istio-virtualservice-crd.yaml"),
+        ),
+        (
+            "istio-destinationrule-crd.yaml",
+            include_str!("../data/istio-destinationrule-crd.yaml"),
+        ),
+    ] {
+        let crd: CustomResourceDefinition = serde_norway::from_str(text).expect("CRD");
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .unwrap_or_else(|e| panic!("create {file}: {e}"));
+    }
+    eventually(
+        "Istio CRDs to be served",
+        Duration::from_secs(30),
+        || async {
+            (istio_is_served(client, IstioApiVersion::V1beta1).await
+                && istio_is_served(client, IstioApiVersion::V1).await)
+                .then_some(())
+        },
+    )
+    .await;
+    // Discovery can list the group a moment before its handlers serve it.
+    for version in [IstioApiVersion::V1beta1, IstioApiVersion::V1] {
+        for resource in [
+            virtual_service_resource(version),
+            octrix_k8s::routing::destination_rule_resource(version),
+        ] {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            eventually(
+                "Istio resources to be served",
+                Duration::from_secs(30),
+                || async { api.list(&Default::default()).await.ok().map(drop) },
+            )
+            .await;
+        }
+    }
+}
+
+/// Installs Istio's CRDs unless both versions are already served.
+pub async fn ensure_istio(client: &Client) {
+    if istio_is_served(client, IstioApiVersion::V1beta1).await
+        && istio_is_served(client, IstioApiVersion::V1).await
+    {
+        return;
+    }
+    uninstall_istio(client).await;
+    install_istio(client).await;
 }
