@@ -18,6 +18,9 @@ pub enum SourceKind {
     Prometheus,
     /// Octrix's simulated cluster.
     Simulated,
+    /// No metric source is configured: scrapes are empty and queries say
+    /// there is no data (Octrix then works on cluster state alone).
+    None,
 }
 
 /// Identity of a source, reported wherever its data is shown.

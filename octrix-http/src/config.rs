@@ -7,6 +7,7 @@
 //! | Prometheus | `prometheus_url` | `PROMETHEUS_URL` | none: the simulated cluster |
 //! | engine interval (ms) | `scrape_interval_ms` | `PROMETHEUS_SCRAPE_INTERVAL` | 15000 |
 //! | kubeconfig | `kubeconfig_path` | `KUBECONFIG_PATH` | none |
+//! | Kubernetes | `[kubernetes]` section (octrix-k8s's `K8sConfig`) | `KUBECONFIG_PATH` turns it on | off: the simulated cluster, or no cluster with Prometheus |
 //! | database | `database_url` | `DATABASE_URL` | `sqlite://<data_dir>/octrix.db` |
 //! | data directory | `data_dir` | `OCTRIX_DATA_DIR` | `./octrix-data` |
 //! | JWT secret | `jwt_secret` | `JWT_SECRET` | none |
@@ -26,6 +27,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use octrix_k8s::K8sConfig;
 
 use crate::auth::{AuthConfig, IpNet, Role, TokenHash};
 
@@ -67,8 +70,13 @@ pub struct ServerConfig {
     pub prometheus_url: Option<String>,
     /// Engine interval, milliseconds.
     pub scrape_interval_ms: u64,
-    /// Kubeconfig path (the Kubernetes adapter is not wired into the server yet).
+    /// Kubeconfig path; setting it turns the Kubernetes adapter on.
     pub kubeconfig_path: Option<PathBuf>,
+    /// The Kubernetes adapter's settings (namespace, selectors, dry run,
+    /// leader election); the adapter is on when the section is present or
+    /// `kubeconfig_path` is set. Without a kubeconfig it uses `$KUBECONFIG`,
+    /// `~/.kube/config`, then the in-cluster service account.
+    pub kubernetes: Option<K8sConfig>,
     /// Database URL (`sqlite://...` or `postgres://...`).
     pub database_url: Option<String>,
     /// Where the database and the generated token live by default.
@@ -107,6 +115,7 @@ impl Default for ServerConfig {
             prometheus_url: None,
             scrape_interval_ms: 15_000,
             kubeconfig_path: None,
+            kubernetes: None,
             database_url: None,
             data_dir: PathBuf::from("octrix-data"),
             jwt_secret: None,
@@ -283,6 +292,20 @@ impl ServerConfig {
         Ok(config)
     }
 
+    /// The Kubernetes adapter's settings when it is on: the `[kubernetes]`
+    /// section, with `kubeconfig_path` (or `KUBECONFIG_PATH`) as its
+    /// kubeconfig when set.
+    pub fn kubernetes(&self) -> Option<K8sConfig> {
+        if self.kubernetes.is_none() && self.kubeconfig_path.is_none() {
+            return None;
+        }
+        let mut config = self.kubernetes.clone().unwrap_or_default();
+        if let Some(path) = &self.kubeconfig_path {
+            config.kubeconfig = Some(path.clone());
+        }
+        Some(config)
+    }
+
     /// Checks every setting, naming the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.scrape_interval_ms < 100 {
@@ -402,16 +425,19 @@ impl ServerConfig {
     /// A one-line description with every secret redacted.
     pub fn summary(&self) -> String {
         format!(
-            "listen={}:{} prometheus={} interval={}ms kubeconfig={} database={} data_dir={} jwt={} tokens={} webhook_token={} webhook_allowlist={:?} cors={:?} retention_days={}",
+            "listen={}:{} prometheus={} interval={}ms kubernetes={} database={} data_dir={} jwt={} tokens={} webhook_token={} webhook_allowlist={:?} cors={:?} retention_days={}",
             self.host,
             self.port,
             self.prometheus_url
                 .as_deref()
-                .unwrap_or("(simulated cluster)"),
+                .unwrap_or(if self.kubernetes().is_some() {
+                    "(none)"
+                } else {
+                    "(simulated cluster)"
+                }),
             self.scrape_interval_ms,
-            self.kubeconfig_path
-                .as_ref()
-                .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string()),
+            self.kubernetes()
+                .map_or_else(|| "off".to_owned(), |k| kubernetes_summary(&k)),
             redact_url(&self.database_url()),
             self.data_dir.display(),
             if self.jwt_secret.is_some() {
@@ -450,10 +476,75 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The Kubernetes settings in one phrase.
+fn kubernetes_summary(config: &K8sConfig) -> String {
+    let kubeconfig = config.kubeconfig.as_ref().map_or_else(
+        || "default kubeconfig or in-cluster".to_owned(),
+        |p| p.display().to_string(),
+    );
+    format!(
+        "({kubeconfig}, namespace {}, dry_run {}, leader_election {})",
+        config.namespace.as_deref().unwrap_or("all"),
+        config.dry_run,
+        config.leader_election.enabled
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn kubernetes_is_on_with_a_section_or_a_kubeconfig_path() {
+        assert_eq!(ServerConfig::default().kubernetes(), None);
+        assert!(ServerConfig::default().summary().contains("kubernetes=off"));
+
+        let mut config = ServerConfig::default();
+        config
+            .apply_env(&env(&[("KUBECONFIG_PATH", "/etc/kube/config")]))
+            .expect("env");
+        let k8s = config.kubernetes().expect("on");
+        assert_eq!(k8s.kubeconfig, Some(PathBuf::from("/etc/kube/config")));
+        assert!(
+            config
+                .summary()
+                .contains("kubernetes=(/etc/kube/config, namespace all")
+        );
+        assert!(config.summary().contains("prometheus=(none)"));
+
+        let config: ServerConfig =
+            toml::from_str("[kubernetes]\nnamespace = \"shop\"\ndry_run = true\n").expect("toml");
+        let k8s = config.kubernetes().expect("on");
+        assert_eq!(
+            (k8s.namespace.as_deref(), k8s.dry_run, k8s.kubeconfig),
+            (Some("shop"), true, None)
+        );
+
+        let error = toml::from_str::<ServerConfig>("[kubernetes]\nnamespaces = \"shop\"\n")
+            .expect_err("unknown key");
+        assert!(error.to_string().contains("namespaces"), "{error}");
+    }
+
+    /// The ConfigMap of `docs/deploy/` is a configuration `octrix serve` accepts.
+    #[test]
+    fn the_deployed_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy/configmap.yaml");
+        let manifest: serde_json::Value =
+            serde_norway::from_str(&std::fs::read_to_string(&path).expect("configmap"))
+                .expect("yaml");
+        let file = manifest["data"]["octrix.toml"]
+            .as_str()
+            .expect("octrix.toml");
+        let config: ServerConfig = toml::from_str(file).expect("a valid server configuration");
+        config.validate().expect("valid");
+        let k8s = config.kubernetes().expect("the Kubernetes adapter is on");
+        assert!(k8s.leader_election.enabled);
+        assert_eq!(
+            config.host, "0.0.0.0",
+            "probes and the Service reach the pod"
+        );
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

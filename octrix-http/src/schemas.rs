@@ -156,13 +156,24 @@ pub(crate) struct DurationSummarySchema {
     median: Option<String>,
 }
 
+/// The cluster the server observes and acts on, real or simulated.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ClusterInfo)]
+pub(crate) struct ClusterInfoSchema {
+    /// The kube context (or API server URL), or `sim(seed=42)`.
+    name: String,
+    /// `kubernetes` (real) or `simulated`.
+    kind: String,
+}
+
 /// A source of metrics, real or simulated.
 #[derive(Serialize, ToSchema)]
 #[schema(as = SourceInfo)]
 pub(crate) struct SourceInfoSchema {
     /// e.g. the Prometheus URL, or `sim(seed=42)`.
     name: String,
-    /// `prometheus` (real) or `simulated`.
+    /// `prometheus` (real), `simulated`, or `none` (no metric source is
+    /// configured).
     kind: String,
 }
 

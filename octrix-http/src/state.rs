@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use octrix_core::cluster::ClusterInfo;
 use octrix_core::engine::{Engine, EngineConfig, Ports, TickReport};
 use octrix_core::healing::HealingConfig;
 use octrix_core::metrics::{MetricSource, SourceInfo};
@@ -14,6 +15,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::auth::AuthConfig;
 use crate::commit::{Committer, WriteBehind};
 use crate::events::EventHub;
+use crate::route_applier::RouteApplier;
 use crate::storage::{Document, DocumentKind, Storage, StorageError};
 
 /// The default largest request body, in bytes (1 MiB).
@@ -66,6 +68,8 @@ pub struct ServerParts {
     pub cluster_note: Option<String>,
     /// Where deployed traffic rules are exported (GitOps files).
     pub gitops_dir: Option<std::path::PathBuf>,
+    /// Where deployed traffic rules are applied (Istio on Kubernetes).
+    pub routes: Option<Arc<dyn RouteApplier>>,
 }
 
 struct Inner {
@@ -84,6 +88,8 @@ struct Inner {
     rate_limit: crate::layers::RateLimit,
     cluster_note: Option<String>,
     gitops_dir: Option<std::path::PathBuf>,
+    routes: Option<Arc<dyn RouteApplier>>,
+    cluster: ClusterInfo,
     started: Instant,
     // The simulator and resilience API groups.
     run_ledger: crate::api::simulator::RunLedger,
@@ -153,6 +159,7 @@ impl AppState {
             ports.events.clone(),
         ));
         let source = ports.metrics.clone();
+        let cluster = ports.observer.info();
         let clock = ports.clock.clone();
         let clock_for_resilience = clock.clone();
         let engine = Engine::new(parts.engine, ports)?;
@@ -176,6 +183,8 @@ impl AppState {
                 limits: parts.limits,
                 cluster_note: parts.cluster_note,
                 gitops_dir: parts.gitops_dir,
+                routes: parts.routes,
+                cluster,
                 started: Instant::now(),
                 run_ledger: Default::default(),
                 resilience: crate::api::resilience::Resilience::new(clock_for_resilience),
@@ -222,6 +231,7 @@ impl AppState {
             event_capacity: 1024,
             cluster_note: None,
             gitops_dir: None,
+            routes: None,
         })
     }
 
@@ -325,6 +335,11 @@ impl AppState {
         self.inner.source.info()
     }
 
+    /// The cluster the engine observes and acts on.
+    pub fn cluster_info(&self) -> &ClusterInfo {
+        &self.inner.cluster
+    }
+
     /// The Prometheus source, when the server runs on one.
     pub fn prometheus(&self) -> Option<&PrometheusSource> {
         self.inner.prometheus.as_ref()
@@ -378,6 +393,11 @@ impl AppState {
     /// Where deployed traffic rules are exported, if anywhere.
     pub fn gitops_dir(&self) -> Option<&std::path::Path> {
         self.inner.gitops_dir.as_deref()
+    }
+
+    /// Where deployed traffic rules are applied, if anywhere.
+    pub fn routes(&self) -> Option<&Arc<dyn RouteApplier>> {
+        self.inner.routes.as_ref()
     }
 
     /// Whether the commit task runs.

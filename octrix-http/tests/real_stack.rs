@@ -291,6 +291,7 @@ async fn the_metrics_api_answers_from_a_real_prometheus() {
         event_capacity: 64,
         cluster_note: Some("no cluster in this test".into()),
         gitops_dir: None,
+        routes: None,
     })
     .unwrap();
     let served = serve(state, "127.0.0.1:0").await;

@@ -47,6 +47,7 @@ use octrix_core::cluster::{ClusterAction, ClusterActuator, ClusterError};
 use octrix_core::routing::IstioApiVersion;
 use octrix_core::routing::istio::{MANAGED_BY_LABEL, MANAGED_BY_OCTRIX};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::actuator::{ActuatorConfig, FIELD_MANAGER, KubeActuator};
 use crate::api::{self, ApiError};
@@ -98,6 +99,7 @@ pub struct KubeChaosExecutor {
     client: Client,
     config: ChaosExecutorConfig,
     actuator: KubeActuator,
+    leader: Option<watch::Receiver<bool>>,
 }
 
 impl Debug for KubeChaosExecutor {
@@ -398,7 +400,19 @@ impl KubeChaosExecutor {
             client,
             config,
             actuator,
+            leader: None,
         }
+    }
+
+    /// Only injects while `leader` is `true` (see
+    /// [`LeaderElector::subscribe`](crate::leader::LeaderElector::subscribe));
+    /// otherwise [`ChaosExecutor::inject`] is [`ExecutorError::Rejected`].
+    /// Reverts are always allowed: a replica that lost the lease still
+    /// undoes what it injected.
+    #[must_use]
+    pub fn with_leader(mut self, leader: watch::Receiver<bool>) -> Self {
+        self.leader = Some(leader);
+        self
     }
 
     fn cluster(&self) -> &str {
@@ -857,6 +871,13 @@ impl ChaosExecutor for KubeChaosExecutor {
     }
 
     async fn inject(&self, plan: &InjectionPlan) -> Result<Injection, ExecutorError> {
+        if self.leader.as_ref().is_some_and(|l| !*l.borrow()) {
+            return Err(ExecutorError::Rejected {
+                target: format!("chaos run {}", plan.run),
+                reason: "this Octrix replica is not the leader; only the leader injects faults"
+                    .to_owned(),
+            });
+        }
         if let Parameters::MemoryLeak { .. } = plan.parameters {
             return Err(ExecutorError::Unsupported {
                 executor: self.name(),
@@ -1088,5 +1109,42 @@ mod tests {
             );
             assert_eq!(policy.metadata.labels.expect("labels")[RUN_LABEL], "run-3");
         }
+    }
+
+    #[tokio::test]
+    async fn a_follower_injects_nothing_and_sends_no_request() {
+        let (service, handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let (_leading, follower) = watch::channel(false);
+        let executor = KubeChaosExecutor::new(
+            Client::new(service, "default"),
+            ChaosExecutorConfig::new("mock"),
+        )
+        .with_leader(follower);
+        let plan = InjectionPlan {
+            run: RunId(4),
+            parameters: Parameters::PodFailure {
+                duration_seconds: 60,
+            },
+            targets: vec![Target::Pod {
+                namespace: "shop".into(),
+                name: "web-1".into(),
+            }],
+            until: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let error = executor.inject(&plan).await.expect_err("follower");
+        assert!(
+            matches!(&error, ExecutorError::Rejected { target, reason }
+                if target == "chaos run run-4" && reason.contains("not the leader")),
+            "{error}"
+        );
+        drop(executor);
+        let mut handle = handle;
+        assert!(
+            handle.next_request().await.is_none(),
+            "a follower must not call the API server"
+        );
     }
 }

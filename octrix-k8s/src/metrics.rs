@@ -32,7 +32,7 @@ impl MetricSource for NoMetricSource {
     fn info(&self) -> SourceInfo {
         SourceInfo {
             name: NAME.to_owned(),
-            kind: SourceKind::Prometheus,
+            kind: SourceKind::None,
         }
     }
 

@@ -9,17 +9,15 @@
 //! and the PodDisruptionBudget status the disruption controller would.
 //! Each test works in its own namespace and on its own nodes.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use octrix_core::chaos::{
@@ -38,178 +36,22 @@ use octrix_core::incident::{InMemoryIncidentStore, IncidentStore, TimelineEvent}
 use octrix_core::routing::{Destination, IstioApiVersion, TrafficRule};
 use octrix_k8s::NoMetricSource;
 use octrix_k8s::actuator::{ActuatorConfig, KubeActuator};
-use octrix_k8s::api::RetryConfig;
 use octrix_k8s::chaos::{
     ChaosExecutorConfig, KubeChaosExecutor, ORIGINAL_HTTP_ANNOTATION, RUN_LABEL,
 };
 use octrix_k8s::leader::{LeaderElector, LeaseConfig};
 use octrix_k8s::observer::{KubeObserver, ObserverConfig, ObserverError};
-use octrix_k8s::routing::{
-    KubeRoutingApplier, RoutingError, istio_served, virtual_service_resource,
+use octrix_k8s::routing::{KubeRoutingApplier, RoutingError, virtual_service_resource};
+use serde_json::json;
+
+mod common;
+use common::{
+    LastTermination, SMALL_NODE, connect, crash_loop, create_namespace, create_node, create_pod,
+    eventually, install_istio, run_pod, set_node_ready, uninstall_istio, unique,
 };
-use serde_json::{Value, json};
 
 const UNPRIVILEGED_CONTEXT: &str = "octrix-test-unprivileged";
 const UNPRIVILEGED_USER: &str = "octrix-test-unprivileged";
-
-fn kubeconfig() -> PathBuf {
-    match std::env::var_os("KUBECONFIG") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => panic!(
-            "KUBECONFIG is not set: these tests need the test kube-apiserver; run \
-             scripts/test-k8s (it starts the server, exports KUBECONFIG and runs them)"
-        ),
-    }
-}
-
-async fn connect(context: Option<&str>) -> octrix_k8s::Connection {
-    let path = kubeconfig();
-    octrix_k8s::connect(Some(&path), context)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect with {}: {e}", path.display()))
-}
-
-/// A name unique to this run, usable as a namespace or node name.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
-}
-
-/// Polls `probe` until it returns `Some`, at most `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn create_namespace(client: &Client, name: &str) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("create namespace");
-}
-
-/// Creates a Node and reports its status as a kubelet would.
-async fn create_node(client: &Client, name: &str, label: &str, ready: bool) -> Node {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {"octrix-e2e": label}}
-    }))
-    .expect("node");
-    nodes
-        .create(&PostParams::default(), &node)
-        .await
-        .expect("create node");
-    set_node_ready(client, name, ready).await
-}
-
-async fn set_node_ready(client: &Client, name: &str, ready: bool) -> Node {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let (status, reason) = if ready {
-        ("True", "KubeletReady")
-    } else {
-        ("False", "KubeletNotReady")
-    };
-    let now = jiff::Timestamp::now().to_string();
-    let patch = json!({"status": {
-        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-        "allocatable": {"cpu": "3500m", "memory": "7Gi", "pods": "110"},
-        "conditions": [
-            {"type": "Ready", "status": status, "reason": reason,
-             "lastHeartbeatTime": now, "lastTransitionTime": now},
-            {"type": "MemoryPressure", "status": if ready { "False" } else { "True" },
-             "lastHeartbeatTime": now, "lastTransitionTime": now},
-            {"type": "DiskPressure", "status": "False",
-             "lastHeartbeatTime": now, "lastTransitionTime": now}
-        ]
-    }});
-    nodes
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch node status")
-}
-
-/// Creates a pod bound to `node`; `extra_meta` is merged into its metadata.
-async fn create_pod(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    node: &str,
-    extra_meta: Value,
-) -> Pod {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut pod = json!({
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "web"}},
-        "spec": {
-            "nodeName": node,
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "app", "image": "registry.invalid/web:1",
-                            "resources": {"limits": {"cpu": "250m", "memory": "128Mi"}}}]
-        }
-    });
-    if let (Some(meta), Some(extra)) = (pod["metadata"].as_object_mut(), extra_meta.as_object()) {
-        meta.extend(extra.clone());
-    }
-    let pod = serde_json::from_value(pod).expect("pod");
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .expect("create pod")
-}
-
-/// Reports a crash-looping, OOM-killed container as a kubelet would.
-async fn crash_loop(client: &Client, namespace: &str, name: &str, restarts: i32) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let now = jiff::Timestamp::now().to_string();
-    let patch = json!({"status": {
-        "phase": "Running",
-        "conditions": [{"type": "Ready", "status": "False"}],
-        "containerStatuses": [{
-            "name": "app", "image": "registry.invalid/web:1", "imageID": "", "ready": false,
-            "restartCount": restarts,
-            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
-            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
-                                         "startedAt": now, "finishedAt": now}}
-        }]
-    }});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch pod status");
-}
-
-/// Reports a running, ready pod as a kubelet would (Pending pods are not
-/// protected by disruption budgets).
-async fn run_pod(client: &Client, namespace: &str, name: &str) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let now = jiff::Timestamp::now().to_string();
-    let patch = json!({"status": {
-        "phase": "Running",
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "containerStatuses": [{
-            "name": "app", "image": "registry.invalid/web:1", "imageID": "", "ready": true,
-            "restartCount": 0, "state": {"running": {"startedAt": now}}
-        }]
-    }});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch pod status");
-}
 
 async fn events_about(client: &Client, namespace: &str, name: &str, reason: &str) -> Vec<Event> {
     let events: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -261,7 +103,7 @@ async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
     let ns = unique("observe");
     create_namespace(&client, &ns).await;
     let node = unique("node");
-    create_node(&client, &node, &ns, true).await;
+    create_node(&client, &node, &ns, true, SMALL_NODE).await;
 
     // The Deployment, and the ReplicaSet its controller would create.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
@@ -298,14 +140,25 @@ async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
     let owned_by_rs = json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f",
                                                   "uid": rs.metadata.uid, "controller": true}],
                              "labels": {"app": "web", "pod-template-hash": "5d8f"}});
-    create_pod(&client, &ns, "web-5d8f-a", &node, owned_by_rs.clone()).await;
-    create_pod(&client, &ns, "web-5d8f-b", &node, owned_by_rs).await;
     create_pod(
-        &client,
-        &ns,
+        &Api::namespaced(client.clone(), &ns),
+        "web-5d8f-a",
+        &node,
+        &owned_by_rs,
+    )
+    .await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
+        "web-5d8f-b",
+        &node,
+        &owned_by_rs,
+    )
+    .await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
         "batch",
         &node,
-        json!({"labels": {"app": "batch"}}),
+        &json!({"labels": {"app": "batch"}}),
     )
     .await;
 
@@ -320,7 +173,13 @@ async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
         .expect("stores sync");
 
     // The kubelet reports a crash loop after an OOM kill.
-    crash_loop(&client, &ns, "web-5d8f-a", 6).await;
+    crash_loop(
+        &Api::namespaced(client.clone(), &ns),
+        "web-5d8f-a",
+        6,
+        LastTermination::OomKilled,
+    )
+    .await;
     let snapshot = snapshot_when(&observer, "the crash loop", |s| {
         s.pod(&ns, "web-5d8f-a").is_some_and(|p| {
             p.containers
@@ -369,7 +228,7 @@ async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
     assert!(s.deployments.is_empty());
 
     // The node goes NotReady under memory pressure.
-    set_node_ready(&client, &node, false).await;
+    set_node_ready(&client, &node, false, SMALL_NODE).await;
     snapshot_when(&observer, "the node NotReady", |s| {
         s.node(&node).is_some_and(|n| {
             n.ready == ConditionStatus::False && n.memory_pressure == ConditionStatus::True
@@ -520,27 +379,29 @@ async fn drain_evicts_within_disruption_budgets() {
     let ns = unique("drain");
     create_namespace(&client, &ns).await;
     let node = unique("node");
-    create_node(&client, &node, &ns, true).await;
-    create_pod(&client, &ns, "free", &node, json!({})).await;
+    create_node(&client, &node, &ns, true, SMALL_NODE).await;
     create_pod(
-        &client,
-        &ns,
-        "guarded",
+        &Api::namespaced(client.clone(), &ns),
+        "free",
         &node,
-        json!({"labels": {"app": "guarded"}}),
+        &json!({}),
     )
     .await;
     create_pod(
-        &client,
-        &ns,
-        "exporter",
+        &Api::namespaced(client.clone(), &ns),
+        "guarded",
         &node,
-        json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "exporter",
+        &json!({"labels": {"app": "guarded"}}),
+    )
+    .await;
+    create_pod(&Api::namespaced(client.clone(), &ns), "exporter",
+        &node,
+        &json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "exporter",
                                     "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]}),
     )
     .await;
     for pod in ["free", "guarded", "exporter"] {
-        run_pod(&client, &ns, pod).await;
+        run_pod(&Api::namespaced(client.clone(), &ns), pod).await;
     }
     let (pdbs, pdb_resource) = pdb_api(&client, &ns).await;
     let pdb: DynamicObject = serde_json::from_value(json!({
@@ -659,8 +520,14 @@ async fn missing_rbac_is_a_typed_forbidden_error() {
     let ns = unique("rbac");
     create_namespace(&admin.client, &ns).await;
     let node = unique("node");
-    create_node(&admin.client, &node, &ns, true).await;
-    create_pod(&admin.client, &ns, "web", &node, json!({})).await;
+    create_node(&admin.client, &node, &ns, true, SMALL_NODE).await;
+    create_pod(
+        &Api::namespaced(admin.client.clone(), &ns),
+        "web",
+        &node,
+        &json!({}),
+    )
+    .await;
 
     let unprivileged = connect(Some(UNPRIVILEGED_CONTEXT)).await;
     let actuator = actuator(&unprivileged);
@@ -858,9 +725,21 @@ async fn the_deployed_cluster_role_is_enough() {
     let ns = unique("deployed");
     create_namespace(&client, &ns).await;
     let node = unique("node");
-    create_node(&client, &node, &ns, true).await;
-    create_pod(&client, &ns, "web-1", &node, json!({})).await;
-    create_pod(&client, &ns, "web-2", &node, json!({})).await;
+    create_node(&client, &node, &ns, true, SMALL_NODE).await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
+        "web-1",
+        &node,
+        &json!({}),
+    )
+    .await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
+        "web-2",
+        &node,
+        &json!({}),
+    )
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -982,7 +861,13 @@ async fn the_deployed_cluster_role_is_enough() {
         .expect("release with the deployed role");
 
     // Chaos with the deployed role: a partition, a stress Job and a pod failure.
-    create_pod(&client, &ns, "web-3", &node, json!({})).await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
+        "web-3",
+        &node,
+        &json!({}),
+    )
+    .await;
     let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
     let service = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -1041,82 +926,6 @@ async fn the_deployed_cluster_role_is_enough() {
 // ---------------------------------------------------------------------------------------------
 // Istio routing, chaos and the engine
 // ---------------------------------------------------------------------------------------------
-
-const ISTIO_CRDS: [&str; 2] = [
-    "virtualservices.networking.istio.io",
-    "destinationrules.networking.istio.io",
-];
-
-fn crd_api(client: &Client) -> Api<CustomResourceDefinition> {
-    Api::all(client.clone())
-}
-
-async fn istio_is_served(client: &Client, version: IstioApiVersion) -> bool {
-    istio_served(client, &RetryConfig::default(), version)
-        .await
-        .expect("discovery")
-}
-
-/// Removes Istio's CRDs (left by an earlier run on a reused server) and waits
-/// until discovery no longer serves the group.
-async fn uninstall_istio(client: &Client) {
-    let crds = crd_api(client);
-    for name in ISTIO_CRDS {
-        match crds.delete(name, &Default::default()).await {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
-            Err(e) => panic!("delete CRD {name}: {e}"),
-        }
-    }
-    eventually("Istio to be gone", Duration::from_secs(30), || async {
-        (!istio_is_served(client, IstioApiVersion::V1beta1).await).then_some(())
-    })
-    .await;
-}
-
-/// Installs the minimal Istio CRDs of `tests/data/` and waits until both
-/// versions are served.
-async fn install_istio(client: &Client) {
-    let crds = crd_api(client);
-    for file in [
-        "istio-virtualservice-crd.yaml",
-        "istio-destinationrule-crd.yaml",
-    ] {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(file);
-        let crd: CustomResourceDefinition =
-            serde_norway::from_str(&std::fs::read_to_string(&path).expect("CRD file"))
-                .expect("CRD");
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .unwrap_or_else(|e| panic!("create {file}: {e}"));
-    }
-    eventually(
-        "Istio CRDs to be served",
-        Duration::from_secs(30),
-        || async {
-            (istio_is_served(client, IstioApiVersion::V1beta1).await
-                && istio_is_served(client, IstioApiVersion::V1).await)
-                .then_some(())
-        },
-    )
-    .await;
-    // Discovery can list the group a moment before its handlers serve it.
-    for version in [IstioApiVersion::V1beta1, IstioApiVersion::V1] {
-        for resource in [
-            virtual_service_resource(version),
-            octrix_k8s::routing::destination_rule_resource(version),
-        ] {
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-            eventually(
-                "Istio resources to be served",
-                Duration::from_secs(30),
-                || async { api.list(&Default::default()).await.ok().map(drop) },
-            )
-            .await;
-        }
-    }
-}
 
 fn weights(virtual_service: &DynamicObject) -> Vec<(String, i64)> {
     virtual_service.data["spec"]["http"][0]["route"]
@@ -1375,9 +1184,15 @@ async fn chaos_runs_are_reverted() {
     let ns = unique("chaos");
     create_namespace(&client, &ns).await;
     let node = unique("node");
-    create_node(&client, &node, &ns, true).await;
+    create_node(&client, &node, &ns, true, SMALL_NODE).await;
     for pod in ["web-1", "web-2", "web-3"] {
-        create_pod(&client, &ns, pod, &node, json!({})).await;
+        create_pod(
+            &Api::namespaced(client.clone(), &ns),
+            pod,
+            &node,
+            &json!({}),
+        )
+        .await;
     }
     let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
     let service = serde_json::from_value(json!({
@@ -1571,11 +1386,23 @@ async fn the_engine_heals_a_crash_loop() {
     let ns = unique("engine");
     create_namespace(&client, &ns).await;
     let node = unique("node");
-    create_node(&client, &node, &ns, true).await;
-    create_pod(&client, &ns, "web-1", &node, json!({})).await;
-    create_pod(&client, &ns, "web-2", &node, json!({})).await;
-    run_pod(&client, &ns, "web-1").await;
-    run_pod(&client, &ns, "web-2").await;
+    create_node(&client, &node, &ns, true, SMALL_NODE).await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
+        "web-1",
+        &node,
+        &json!({}),
+    )
+    .await;
+    create_pod(
+        &Api::namespaced(client.clone(), &ns),
+        "web-2",
+        &node,
+        &json!({}),
+    )
+    .await;
+    run_pod(&Api::namespaced(client.clone(), &ns), "web-1").await;
+    run_pod(&Api::namespaced(client.clone(), &ns), "web-2").await;
 
     let mut config = ObserverConfig::new(connection.cluster_name.clone());
     config.namespace = Some(ns.clone());
@@ -1623,7 +1450,13 @@ rules:
     assert_eq!((quiet.opened, quiet.actions), (0, 0));
 
     // The kubelet reports a crash loop.
-    crash_loop(&client, &ns, "web-1", 4).await;
+    crash_loop(
+        &Api::namespaced(client.clone(), &ns),
+        "web-1",
+        4,
+        LastTermination::OomKilled,
+    )
+    .await;
     snapshot_when(&observer, "the crash loop", |s| {
         s.pod(&ns, "web-1").is_some_and(|p| {
             p.containers

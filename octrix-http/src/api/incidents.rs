@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use octrix_core::engine::{Engine, Error as EngineError};
 use octrix_core::incident::{
     Incident, IncidentFilter, IncidentId, IncidentPage, IncidentQuery, IncidentStats,
     MAX_PAGE_LIMIT, SortDirection, SortKey, TimeRange, incident_stats,
@@ -274,6 +275,18 @@ pub struct ActionBody {
     pub note: Option<String>,
 }
 
+/// Applies `change` through the engine and answers once the incident is
+/// durably stored.
+async fn change_incident(
+    state: &AppState,
+    change: impl AsyncFnOnce(&mut Engine) -> Result<Incident, EngineError>,
+) -> Result<Json<Incident>, ApiError> {
+    let mut engine = state.engine().await;
+    let incident = change(&mut engine).await?;
+    engine.commit().await?;
+    Ok(Json(incident))
+}
+
 fn actor(principal: &Principal, body: &ActionBody) -> String {
     body.actor
         .clone()
@@ -300,12 +313,10 @@ pub async fn acknowledge(
 ) -> Result<Json<Incident>, ApiError> {
     let id = IncidentId::new(id);
     let actor = actor(&principal, &body);
-    let mut engine = state.engine().await;
-    let incident = engine
-        .acknowledge(&id, &actor, body.note.as_deref())
-        .await?;
-    engine.commit().await?;
-    Ok(Json(incident))
+    change_incident(&state, async |engine| {
+        engine.acknowledge(&id, &actor, body.note.as_deref()).await
+    })
+    .await
 }
 
 /// Resolves an open or acknowledged incident.
@@ -327,10 +338,10 @@ pub async fn resolve(
 ) -> Result<Json<Incident>, ApiError> {
     let id = IncidentId::new(id);
     let actor = actor(&principal, &body);
-    let mut engine = state.engine().await;
-    let incident = engine.resolve(&id, &actor, body.note.as_deref()).await?;
-    engine.commit().await?;
-    Ok(Json(incident))
+    change_incident(&state, async |engine| {
+        engine.resolve(&id, &actor, body.note.as_deref()).await
+    })
+    .await
 }
 
 /// Body of assign.
@@ -357,10 +368,10 @@ pub async fn assign(
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Json<Incident>, ApiError> {
     let id = IncidentId::new(id);
-    let mut engine = state.engine().await;
-    let incident = engine.assign(&id, &body.assignee, &principal.name).await?;
-    engine.commit().await?;
-    Ok(Json(incident))
+    change_incident(&state, async |engine| {
+        engine.assign(&id, &body.assignee, &principal.name).await
+    })
+    .await
 }
 
 /// Body of a note.
@@ -390,10 +401,10 @@ pub async fn add_note(
         return Err(ApiError::bad_request("text", "must not be empty"));
     }
     let id = IncidentId::new(id);
-    let mut engine = state.engine().await;
-    let incident = engine.add_note(&id, &principal.name, &body.text).await?;
-    engine.commit().await?;
-    Ok(Json(incident))
+    change_incident(&state, async |engine| {
+        engine.add_note(&id, &principal.name, &body.text).await
+    })
+    .await
 }
 
 /// Every stored incident as JSON lines, oldest first (backups).

@@ -6,6 +6,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use octrix_core::cluster::ClusterInfo;
 use octrix_core::metrics::{ClusterMetrics, NodeMetrics, PodMetrics, SourceInfo, SourceKind};
 use octrix_prom::PrometheusSource;
 use octrix_prom::prometheus::{QueryData, Range, Sample};
@@ -15,7 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, parse_duration, parse_time};
-use crate::schemas::{ClusterMetricsSchema, NodeMetricsSchema, PodMetricsSchema, SourceInfoSchema};
+use crate::schemas::{
+    ClusterInfoSchema, ClusterMetricsSchema, NodeMetricsSchema, PodMetricsSchema, SourceInfoSchema,
+};
 use crate::state::AppState;
 
 /// Node metrics and their source.
@@ -120,11 +123,15 @@ pub struct SourceStatusResponse {
     pub error: Option<String>,
     /// The Prometheus URL, for a real source.
     pub prometheus_url: Option<String>,
+    /// The cluster observed and acted on.
+    #[schema(value_type = ClusterInfoSchema)]
+    pub cluster: ClusterInfo,
     /// A note on the cluster side (observer and actuator).
     pub cluster_note: Option<String>,
 }
 
-/// Whether the metric source answers, and whether it is real or simulated.
+/// Whether the metric source answers, whether it is real or simulated, and
+/// which cluster the server observes.
 #[utoipa::path(get, path = "/api/v1/metrics/status", tag = "metrics",
     responses((status = 200, body = SourceStatusResponse), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -139,6 +146,11 @@ pub async fn status(State(state): State<AppState>) -> Json<SourceStatusResponse>
                 SourceStatus::Unknown => (false, Some("not asked yet".to_owned()), Some(url)),
             }
         }
+        None if source.kind == SourceKind::None => (
+            false,
+            Some("no metric source is configured (set PROMETHEUS_URL)".to_owned()),
+            None,
+        ),
         None => match state.source().cluster_metrics().await {
             Ok(_) => (true, None, None),
             Err(e) => (false, Some(e.to_string()), None),
@@ -150,6 +162,7 @@ pub async fn status(State(state): State<AppState>) -> Json<SourceStatusResponse>
         up,
         error,
         prometheus_url,
+        cluster: state.cluster_info().clone(),
         cluster_note: state.cluster_note().map(str::to_owned),
     })
 }
@@ -163,6 +176,7 @@ fn require_prometheus(state: &AppState) -> Result<&PrometheusSource, ApiError> {
             match info.kind {
                 SourceKind::Prometheus => "prometheus",
                 SourceKind::Simulated => "simulated",
+                SourceKind::None => "none",
             }
         ))
     })

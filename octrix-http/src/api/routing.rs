@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::route_applier::ApplyError;
 use crate::state::AppState;
 use crate::storage::{Document, DocumentKind};
 
@@ -256,35 +257,52 @@ fn write_files(dir: &FsPath, files: &[ExportedFile]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Generates `rule`'s manifests and writes them to the GitOps directory, if
-/// one is configured; answers the files and where they went.
+/// Generates `rule`'s manifests, applies them to the cluster (with the
+/// Kubernetes adapter) and writes them to the GitOps directory, where those
+/// are configured; answers the files, where they went, and whether they went
+/// anywhere.
 async fn apply(
     state: &AppState,
     rule: &TrafficRule,
-) -> Result<(Vec<ExportedFile>, String), ApiError> {
+) -> Result<(Vec<ExportedFile>, String, bool), ApiError> {
     let files =
         export_rules(std::slice::from_ref(rule), IstioApiVersion::V1).map_err(manifest_error)?;
-    let applied = match state.gitops_dir() {
-        Some(dir) => {
-            let dir = dir.to_owned();
-            let target = dir.clone();
-            let to_write = files.clone();
-            tokio::task::spawn_blocking(move || write_files(&target, &to_write))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot write the GitOps files");
-                    ApiError::Unavailable("the GitOps directory cannot be written".to_owned())
-                })?;
-            format!("written to the GitOps directory {}", dir.display())
-        }
-        None => "not applied: no routing adapter or GitOps directory is configured; the manifests are returned only".to_owned(),
+    let mut applied = Vec::new();
+    if let Some(routes) = state.routes() {
+        let summary = routes.apply(rule).await.map_err(|e| match e {
+            ApplyError::Invalid(reason) => ApiError::bad_request("rule", reason),
+            ApplyError::Unavailable(reason) => ApiError::Unavailable(format!(
+                "{} cannot take the rule: {reason}",
+                routes.target()
+            )),
+        })?;
+        applied.push(summary);
+    }
+    if let Some(dir) = state.gitops_dir() {
+        let dir = dir.to_owned();
+        let target = dir.clone();
+        let to_write = files.clone();
+        tokio::task::spawn_blocking(move || write_files(&target, &to_write))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot write the GitOps files");
+                ApiError::Unavailable("the GitOps directory cannot be written".to_owned())
+            })?;
+        applied.push(format!("written to the GitOps directory {}", dir.display()));
+    }
+    let anywhere = !applied.is_empty();
+    let applied = if anywhere {
+        applied.join("; ")
+    } else {
+        "not applied: no routing adapter or GitOps directory is configured; the manifests are returned only".to_owned()
     };
-    Ok((files, applied))
+    Ok((files, applied, anywhere))
 }
 
-/// Deploys a traffic rule: generates the Istio manifests, exports them to
-/// the GitOps directory, and records `deployed_at`.
+/// Deploys a traffic rule: generates the Istio manifests, applies them to
+/// the cluster (with the Kubernetes adapter), exports them to the GitOps
+/// directory, and records `deployed_at`.
 #[utoipa::path(post, path = "/api/v1/routing/rules/{id}/deploy", tag = "routing",
     params(("id" = String, Path, description = "`<namespace>.<service>`")),
     responses(
@@ -297,7 +315,7 @@ pub async fn deploy(
     Path(id): Path<String>,
 ) -> Result<Json<Deployment>, ApiError> {
     let mut stored = load(&state, &id).await?;
-    let (files, applied) = apply(&state, &stored.rule).await?;
+    let (files, applied, _) = apply(&state, &stored.rule).await?;
     stored.deployed_at = Some(state.now());
     save(&state, &stored).await?;
     let deployment = Deployment {
@@ -425,7 +443,7 @@ async fn absorb(state: &AppState, stored: &mut StoredRule, events: Vec<CanaryEve
     if reweighted {
         stored.rule = record.canary.traffic_rule();
         match apply(state, &stored.rule).await {
-            Ok(_) if state.gitops_dir().is_some() => stored.deployed_at = Some(state.now()),
+            Ok((_, _, true)) => stored.deployed_at = Some(state.now()),
             Ok(_) => stored.deployed_at = None,
             Err(error) => {
                 tracing::warn!(%error, rule = %stored.id, "cannot apply the canary's weights");

@@ -93,6 +93,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let kind = match info.kind {
         SourceKind::Prometheus => "prometheus",
         SourceKind::Simulated => "simulated",
+        SourceKind::None => "none",
     };
     checks.push(match state.prometheus() {
         Some(prometheus) => match prometheus.check().await {
@@ -111,6 +112,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                 ok: false,
                 detail: format!("{} ({kind}) has not answered yet", info.name),
             },
+        },
+        None if info.kind == SourceKind::None => Check {
+            name: "metrics_source".to_owned(),
+            ok: true,
+            detail: format!(
+                "{} (none): no metric source is configured, so there are no metric signals; cluster state comes from the cluster API",
+                info.name
+            ),
         },
         None => match state.source().cluster_metrics().await {
             Ok(_) => Check {

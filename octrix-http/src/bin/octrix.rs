@@ -15,13 +15,18 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use octrix_core::cluster::{ClusterActuator, ClusterObserver};
 use octrix_core::engine::{EngineConfig, Ports, RecordingNotifier};
+use octrix_core::metrics::MetricSource;
 use octrix_core::sim::{SimCluster, SimConfig};
 use octrix_core::{Clock, Timestamp};
 use octrix_http::config::{ProcessEnv, ServerConfig, redact_url};
+use octrix_http::kubernetes::KubeCluster;
+use octrix_http::route_applier::RouteApplier;
 use octrix_http::storage::Storage;
 use octrix_http::unwired::UnwiredCluster;
 use octrix_http::{AppState, Limits, MemoryStorage, ServerParts, SystemClock, app_with_cors};
+use octrix_k8s::NoMetricSource;
 use octrix_prom::{OctrixMetrics, PrometheusSource, PrometheusSourceConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -94,12 +99,6 @@ fn check_config(file: Option<&Path>) -> anyhow::Result<()> {
     let config = ServerConfig::load(file, &ProcessEnv).context("invalid configuration")?;
     println!("configuration is valid");
     println!("{}", config.summary());
-    if let Some(path) = &config.kubeconfig_path {
-        println!(
-            "note: KUBECONFIG_PATH={} is set, but the Kubernetes adapter is not wired into octrix serve yet",
-            path.display()
-        );
-    }
     Ok(())
 }
 
@@ -169,52 +168,13 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     let metrics = OctrixMetrics::new();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
-    let kube_note = config.kubeconfig_path.as_ref().map(|path| {
-        format!(
-            "KUBECONFIG_PATH={} is set, but the Kubernetes adapter is not wired into octrix serve yet: no real cluster is observed or changed",
-            path.display()
-        )
-    });
-    if let Some(note) = &kube_note {
-        tracing::warn!("{note}");
-    }
-    let (ports, prometheus, sim, cluster_note) = match &config.prometheus_url {
-        Some(url) => {
-            let source = PrometheusSource::new(PrometheusSourceConfig::new(url.clone()))
-                .context("invalid Prometheus settings")?
-                .with_metrics(metrics.clone());
-            let reason = kube_note.clone().unwrap_or_else(|| {
-                "no cluster adapter is configured: cluster state is not observed and healing actions on the cluster fail".to_owned()
-            });
-            let cluster = Arc::new(UnwiredCluster::new(reason.clone()));
-            let ports = Ports {
-                metrics: Arc::new(source.clone()),
-                observer: cluster.clone(),
-                actuator: cluster,
-                store: Arc::new(MemoryStorage::new()),
-                events: Arc::new(|_| {}),
-                notifier: Arc::new(RecordingNotifier::default()),
-                scripts: None,
-                traffic: None,
-                chaos: None,
-                silencer: None,
-                clock: clock.clone(),
-            };
-            (ports, Some(source), None, Some(reason))
-        }
-        None => {
-            let sim_config = SimConfig {
-                seed: config.sim_seed,
-                ..SimConfig::default()
-            };
-            let sim = Arc::new(
-                SimCluster::new(sim_config, clock.clone())
-                    .context("cannot build the simulated cluster")?,
-            );
-            let ports = Ports::simulated(sim.clone(), clock.clone());
-            (ports, None, Some(sim), kube_note.clone())
-        }
-    };
+    let Wiring {
+        ports,
+        prometheus,
+        sim,
+        cluster_note,
+        kube,
+    } = wire(&config, &clock, &metrics).await?;
     let source_info = ports.metrics.info();
     let cluster_info = ports.observer.info();
     let state = AppState::new(ServerParts {
@@ -233,12 +193,18 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         event_capacity: 1024,
         cluster_note,
         gitops_dir: Some(config.data_dir.join("gitops")),
+        routes: kube
+            .as_ref()
+            .map(|k| k.routes.clone() as Arc<dyn RouteApplier>),
     })
     .context("cannot build the engine")?;
     state
         .restore()
         .await
         .map_err(|e| anyhow::anyhow!("cannot restore state: {e}"))?;
+    if config.kubernetes().is_some_and(|k| k.dry_run) {
+        start_in_dry_run(&state).await?;
+    }
 
     let ticker = state.spawn_ticker(Duration::from_millis(config.scrape_interval_ms));
     let retention = spawn_retention(
@@ -315,7 +281,125 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     }
     ticker.abort();
     retention.abort();
+    if let Some(leader) = kube.and_then(|k| k.leader)
+        && let Err(error) = leader.stop().await
+    {
+        tracing::warn!(%error, "could not release the leader lease; it expires by itself");
+    }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The engine's ports and what the server shows about them.
+struct Wiring {
+    ports: Ports,
+    prometheus: Option<PrometheusSource>,
+    sim: Option<Arc<SimCluster>>,
+    cluster_note: Option<String>,
+    kube: Option<KubeCluster>,
+}
+
+/// How long the cluster watches may take to list the cluster at start.
+const KUBE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Picks the sources: Kubernetes when configured (with Prometheus metrics
+/// when `PROMETHEUS_URL` is set), Prometheus alone (no cluster: actions
+/// fail and say why), or the embedded simulated cluster.
+async fn wire(
+    config: &ServerConfig,
+    clock: &Arc<dyn Clock>,
+    metrics: &OctrixMetrics,
+) -> anyhow::Result<Wiring> {
+    let prometheus = match &config.prometheus_url {
+        Some(url) => Some(
+            PrometheusSource::new(PrometheusSourceConfig::new(url.clone()))
+                .context("invalid Prometheus settings")?
+                .with_metrics(metrics.clone()),
+        ),
+        None => None,
+    };
+    let real_ports = |source: Arc<dyn MetricSource>,
+                      observer: Arc<dyn ClusterObserver>,
+                      actuator: Arc<dyn ClusterActuator>| Ports {
+        metrics: source,
+        observer,
+        actuator,
+        store: Arc::new(MemoryStorage::new()),
+        events: Arc::new(|_| {}),
+        notifier: Arc::new(RecordingNotifier::default()),
+        scripts: None,
+        traffic: None,
+        chaos: None,
+        silencer: None,
+        clock: clock.clone(),
+    };
+    if let Some(k8s) = config.kubernetes() {
+        let kube = KubeCluster::connect(&k8s, KUBE_SYNC_TIMEOUT)
+            .await
+            .context("cannot start the Kubernetes adapter")?;
+        let (source, cluster_note): (Arc<dyn MetricSource>, _) = match &prometheus {
+            Some(source) => (Arc::new(source.clone()), None),
+            None => (
+                Arc::new(NoMetricSource),
+                Some("PROMETHEUS_URL is not set: no metrics are read, so CPU, memory and anomaly signals are off; pod and node status come from the Kubernetes API".to_owned()),
+            ),
+        };
+        let mut ports = real_ports(source, kube.observer.clone(), kube.actuator.clone());
+        ports.chaos = Some(kube.chaos.clone());
+        ports.traffic = Some(kube.routes.clone());
+        return Ok(Wiring {
+            ports,
+            prometheus,
+            sim: None,
+            cluster_note,
+            kube: Some(kube),
+        });
+    }
+    if let Some(source) = prometheus {
+        let reason = "no cluster adapter is configured (set KUBECONFIG_PATH or a [kubernetes] section): cluster state is not observed and healing actions on the cluster fail".to_owned();
+        let cluster = Arc::new(UnwiredCluster::new(reason.clone()));
+        return Ok(Wiring {
+            ports: real_ports(Arc::new(source.clone()), cluster.clone(), cluster),
+            prometheus: Some(source),
+            sim: None,
+            cluster_note: Some(reason),
+            kube: None,
+        });
+    }
+    let sim_config = SimConfig {
+        seed: config.sim_seed,
+        ..SimConfig::default()
+    };
+    let sim = Arc::new(
+        SimCluster::new(sim_config, clock.clone()).context("cannot build the simulated cluster")?,
+    );
+    Ok(Wiring {
+        ports: Ports::simulated(sim.clone(), clock.clone()),
+        prometheus: None,
+        sim: Some(sim),
+        cluster_note: None,
+        kube: None,
+    })
+}
+
+/// `[kubernetes] dry_run = true`: healing starts in dry run (each action is
+/// only validated by the API server); an admin may switch it through
+/// `PUT /api/v1/healing/dry-run`.
+async fn start_in_dry_run(state: &AppState) -> anyhow::Result<()> {
+    let mut engine = state.engine().await;
+    let mut healing = engine.planner().config().clone();
+    if healing.dry_run {
+        return Ok(());
+    }
+    healing.dry_run = true;
+    state
+        .save_healing_config(&healing)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot store the healing configuration: {e}"))?;
+    engine
+        .set_healing_config(healing)
+        .map_err(|e| anyhow::anyhow!("cannot switch healing to dry run: {e}"))?;
+    tracing::info!("healing starts in dry run ([kubernetes] dry_run = true)");
     Ok(())
 }
 
