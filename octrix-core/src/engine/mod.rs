@@ -437,6 +437,7 @@ impl Engine {
         config
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
+        self.budget.set_config(config.budget.clone());
         self.planner.set_config(config);
         Ok(())
     }

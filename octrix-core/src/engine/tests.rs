@@ -315,6 +315,13 @@ async fn the_budget_denies_a_third_concurrent_restart() {
     assert_eq!((report.actions, report.denied), (0, 0));
     let again = h.engine.book().get(&denied[0].id).unwrap();
     assert_eq!(outcomes(again).len(), 1);
+
+    // A new configuration's budget takes effect; what is in flight stays.
+    let mut config = h.engine.planner().config().clone();
+    config.budget.max_concurrent = 5;
+    h.engine.set_healing_config(config).unwrap();
+    assert_eq!(h.engine.budget().config().max_concurrent, 5);
+    assert_eq!(h.engine.budget().in_flight(), 2);
 }
 
 #[tokio::test]

@@ -215,6 +215,13 @@ impl SafetyBudget {
         &self.config
     }
 
+    /// Changes the limits. Disruptions in flight and the window's history
+    /// are kept: new limits apply to the next request, and what already
+    /// runs is not cut short.
+    pub fn set_config(&mut self, config: BudgetConfig) {
+        self.config = config;
+    }
+
     /// Disruptions in flight.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
@@ -345,6 +352,30 @@ mod tests {
         );
         budget.release(a);
         assert!(budget.try_acquire(&request("pod/shop/c"), at(0)).is_ok());
+    }
+
+    #[test]
+    fn new_limits_apply_to_the_next_request_and_keep_what_is_in_flight() {
+        let mut budget = SafetyBudget::new(BudgetConfig::default());
+        budget.try_acquire(&request("pod/shop/a"), at(0)).unwrap();
+        budget.try_acquire(&request("pod/shop/b"), at(0)).unwrap();
+        budget.set_config(BudgetConfig {
+            max_concurrent: 3,
+            ..BudgetConfig::default()
+        });
+        assert_eq!(budget.in_flight(), 2);
+        budget.try_acquire(&request("pod/shop/c"), at(0)).unwrap();
+        budget.set_config(BudgetConfig {
+            max_concurrent: 1,
+            ..BudgetConfig::default()
+        });
+        assert_eq!(
+            budget.try_acquire(&request("pod/shop/d"), at(0)),
+            Err(BudgetDenial::Concurrency {
+                limit: 1,
+                in_flight: 3
+            })
+        );
     }
 
     #[test]
