@@ -36,6 +36,7 @@
 mod events;
 mod observe;
 mod ports;
+mod restore;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
+pub use restore::RestoredState;
 pub use ports::{
     EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, SilenceRequest, Silencer,
     TrafficControl,
@@ -337,6 +339,8 @@ pub struct Engine {
     silence_errors: Vec<String>,
     pending: Vec<PendingVerification>,
     history: VecDeque<ActionRecord>,
+    /// Actions pushed to `history` since the engine was built.
+    actions_recorded: u64,
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
     anomalous_series: HashSet<crate::detect::SeriesId>,
@@ -389,6 +393,7 @@ impl Engine {
             ports,
             pending: Vec::new(),
             history: VecDeque::new(),
+            actions_recorded: 0,
             anomalous_series: HashSet::new(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
@@ -1440,6 +1445,7 @@ impl Engine {
             self.history.pop_front();
         }
         self.history.push_back(record);
+        self.actions_recorded += 1;
     }
 
     fn subject_of(&self, incident: &Incident) -> Subject {

@@ -504,6 +504,17 @@ impl Storage for SqlStorage {
         self.fetch_incidents(statement).await
     }
 
+    async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
+        // A scan, run once at start-up: no index orders by length.
+        let id: Option<String> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM incidents ORDER BY length(id) DESC, id DESC LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await)
+        .map_err(|error| unavailable(&error))?;
+        Ok(id.map(IncidentId::new))
+    }
+
     async fn put_document(&self, document: &Document) -> Result<(), StorageError> {
         let (sec, nsec) = split_instant(document.updated_at);
         let body = document.body.to_string();

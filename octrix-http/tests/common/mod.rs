@@ -111,6 +111,11 @@ impl Storage for TestStorage {
         self.inner.active_incidents().await
     }
 
+    async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
+        self.check()?;
+        self.inner.highest_incident_id().await
+    }
+
     async fn put_document(&self, document: &Document) -> Result<(), StorageError> {
         self.check()?;
         self.inner.put_document(document).await
