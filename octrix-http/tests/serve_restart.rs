@@ -6,134 +6,30 @@
 //! when `OCTRIX_TEST_DATABASE_URL` names a server (`scripts/test-storage`
 //! starts one and runs the ignored tests).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
+use std::path::Path;
+
+use common::binary::Server;
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const ADMIN: &str = "restart-test-admin-token-0123456789";
 
-/// A running `octrix serve`.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Server {
-    /// Starts the binary on `data_dir` (and `database_url`, if any) and
-    /// waits until it prints its address.
-    fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.join("serve.log"))
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_octrix"));
-        command
-            .arg("serve")
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("OCTRIX_DATA_DIR", data_dir)
-            .env("OCTRIX_ADMIN_TOKEN", ADMIN)
-            // One tick a minute: the test drives everything through the API.
-            .env("PROMETHEUS_SCRAPE_INTERVAL", "60000")
-            .env_remove("PROMETHEUS_URL")
-            .env_remove("KUBECONFIG_PATH")
-            .env_remove("JWT_SECRET")
-            .env_remove("OCTRIX_WEBHOOK_TOKEN")
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(url) = database_url {
-            command.env("DATABASE_URL", url);
-        }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut child = command.spawn().expect("the octrix binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut banner = String::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                banner.push_str(&line);
-                banner.push('\n');
-                if line.contains("API document:") {
-                    let _ = tx.send(std::mem::take(&mut banner));
-                }
-            }
-        });
-        let banner = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(data_dir.join("serve.log")).unwrap_or_default();
-            panic!("octrix serve did not print its banner; its log:\n{log}")
-        });
-        let base = banner
-            .lines()
-            .find_map(|line| line.split("is serving on ").nth(1))
-            .expect("the banner names the address")
-            .trim()
-            .to_owned();
-        let store = if database_url.is_some() {
-            "storage:        PostgreSQL"
-        } else {
-            "storage:        SQLite"
-        };
-        assert!(banner.contains(store), "{banner}");
-        assert!(banner.contains("restored:"), "{banner}");
-        Self {
-            child,
-            base,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let (status, answer) = self.call(method.clone(), path, Some(body)).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {answer}"
-        );
-        answer
-    }
-
-    /// Stops it the way an operator does (SIGTERM) and checks it exits
-    /// cleanly.
-    fn stop(mut self) {
-        drop(self.client);
-        let killed = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "octrix serve exited with {status}");
-    }
+/// Starts `octrix serve` on `data_dir` and the database, and checks it
+/// says which store it runs on.
+fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
+    let mut env = vec![("OCTRIX_ADMIN_TOKEN", ADMIN)];
+    env.extend(database_url.map(|url| ("DATABASE_URL", url)));
+    let server = Server::start(data_dir, &env, ADMIN);
+    let store = if database_url.is_some() {
+        "storage:        PostgreSQL"
+    } else {
+        "storage:        SQLite"
+    };
+    assert!(server.banner.contains(store), "{}", server.banner);
+    assert!(server.banner.contains("restored:"), "{}", server.banner);
+    server
 }
 
 fn alert(name: &str, status: &str) -> Value {
@@ -183,7 +79,7 @@ fn number(id: &Value) -> u64 {
 
 async fn restart_keeps_everything(data_dir: &Path, database_url: Option<&str>) {
     use reqwest::Method;
-    let first = Server::start(data_dir, database_url);
+    let first = start(data_dir, database_url);
     first
         .send(
             Method::POST,
@@ -245,7 +141,7 @@ async fn restart_keeps_everything(data_dir: &Path, database_url: Option<&str>) {
         .unwrap();
     first.stop();
 
-    let second = Server::start(data_dir, database_url);
+    let second = start(data_dir, database_url);
     let after = incidents(&second).await;
     assert_eq!(after.len(), 3, "{after:?}");
     for (name, incident) in &before {
