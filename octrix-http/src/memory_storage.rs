@@ -81,9 +81,7 @@ impl Storage for MemoryStorage {
             .lock()
             .incidents
             .keys()
-            .max_by(|a, b| {
-                (a.as_str().len(), a.as_str()).cmp(&(b.as_str().len(), b.as_str()))
-            })
+            .max_by(|a, b| (a.as_str().len(), a.as_str()).cmp(&(b.as_str().len(), b.as_str())))
             .cloned())
     }
 

@@ -633,7 +633,9 @@ async fn a_crash_loop_on_the_sim_opens_an_incident_that_healing_resolves() {
     assert_eq!(stored.len(), actions.len());
     let filtered = h
         .get(
-            &format!("/api/v1/healing/actions?incident={id}&action=restart-pod&dry_run=false&limit=1"),
+            &format!(
+                "/api/v1/healing/actions?incident={id}&action=restart-pod&dry_run=false&limit=1"
+            ),
             VIEWER,
         )
         .await
@@ -645,7 +647,10 @@ async fn a_crash_loop_on_the_sim_opens_an_incident_that_healing_resolves() {
         .find(|a| a["incident_id"] == id.as_str() && a["action"] == "restart-pod")
         .unwrap();
     assert_eq!(&filtered[0], newest_matching);
-    let rest = h.get("/api/v1/healing/actions?offset=1", VIEWER).await.json();
+    let rest = h
+        .get("/api/v1/healing/actions?offset=1", VIEWER)
+        .await
+        .json();
     assert_eq!(rest.as_array().unwrap()[..], actions[1..]);
     let none = h
         .get("/api/v1/healing/actions?rule=no-such-rule", VIEWER)

@@ -61,7 +61,8 @@ async fn incidents(server: &Server) -> Vec<(String, Value)> {
         .iter()
         .filter_map(|i| {
             let name = i["labels"]["alertname"].as_str()?;
-            name.starts_with("Restart").then(|| (name.to_owned(), i.clone()))
+            name.starts_with("Restart")
+                .then(|| (name.to_owned(), i.clone()))
         })
         .collect()
 }
@@ -102,7 +103,10 @@ async fn restart_keeps_everything(data_dir: &Path, database_url: Option<&str>) {
         .await;
     let before = incidents(&first).await;
     assert_eq!(before.len(), 3, "{before:?}");
-    let b_id = by_name(&before, "RestartB")["id"].as_str().unwrap().to_owned();
+    let b_id = by_name(&before, "RestartB")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     first
         .send(
             Method::POST,
@@ -134,11 +138,7 @@ async fn restart_keeps_everything(data_dir: &Path, database_url: Option<&str>) {
                                     {"subset": "v2", "labels": {"version": "v2"}, "weight": 10}]}),
         )
         .await;
-    let highest_before = before
-        .iter()
-        .map(|(_, i)| number(&i["id"]))
-        .max()
-        .unwrap();
+    let highest_before = before.iter().map(|(_, i)| number(&i["id"])).max().unwrap();
     first.stop();
 
     let second = start(data_dir, database_url);

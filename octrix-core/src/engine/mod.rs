@@ -44,11 +44,11 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use events::{ClusterSummary, EngineEvent, HealingEvent, SourceStatus};
-pub use restore::RestoredState;
 pub use ports::{
     EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, SilenceRequest, Silencer,
     TrafficControl,
 };
+pub use restore::RestoredState;
 
 use crate::alert::Alert;
 use crate::chaos::{

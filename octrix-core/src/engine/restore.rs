@@ -68,7 +68,9 @@ impl Engine {
     /// `recorded`, oldest first (at most the 10,000 the history keeps).
     pub fn actions_since(&self, recorded: u64) -> impl Iterator<Item = &ActionRecord> {
         let new = self.actions_recorded.saturating_sub(recorded);
-        let new = usize::try_from(new).unwrap_or(usize::MAX).min(self.history.len());
+        let new = usize::try_from(new)
+            .unwrap_or(usize::MAX)
+            .min(self.history.len());
         self.history.iter().skip(self.history.len() - new)
     }
 }
@@ -124,8 +126,10 @@ mod tests {
         let mut book = IncidentBook::default();
         book.ingest_alert(&alert("f1", clock.now()), clock.now());
         let stored: Vec<Incident> = book.incidents().cloned().collect();
-        let mut healing = HealingConfig::default();
-        healing.dry_run = true;
+        let healing = HealingConfig {
+            dry_run: true,
+            ..HealingConfig::default()
+        };
 
         let mut engine = engine(clock.clone());
         let restored = engine

@@ -257,7 +257,9 @@ pub async fn actions(
                 .action
                 .as_deref()
                 .is_none_or(|action| record.action == action)
-            && query.dry_run.is_none_or(|dry_run| record.dry_run == dry_run)
+            && query
+                .dry_run
+                .is_none_or(|dry_run| record.dry_run == dry_run)
     };
     let records = state
         .stored_actions()

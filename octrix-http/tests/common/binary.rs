@@ -62,10 +62,12 @@ impl Server {
                 }
             }
         });
-        let banner = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(data_dir.join("serve.log")).unwrap_or_default();
-            panic!("octrix serve did not print its banner; its log:\n{log}")
-        });
+        let banner = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let log = std::fs::read_to_string(data_dir.join("serve.log")).unwrap_or_default();
+                panic!("octrix serve did not print its banner; its log:\n{log}")
+            });
         let base = banner
             .lines()
             .find_map(|line| line.split("is serving on ").nth(1))
@@ -82,7 +84,12 @@ impl Server {
     }
 
     /// Calls the API; the body is JSON, `Null` when it is not.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -95,7 +102,10 @@ impl Server {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// GET, expecting 200.
@@ -128,7 +138,6 @@ impl Server {
         assert!(status.success(), "octrix serve exited with {status}");
     }
 }
-
 
 impl Drop for Server {
     fn drop(&mut self) {
