@@ -76,6 +76,15 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
+    async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
+        Ok(self
+            .lock()
+            .incidents
+            .keys()
+            .max_by(|a, b| (a.as_str().len(), a.as_str()).cmp(&(b.as_str().len(), b.as_str())))
+            .cloned())
+    }
+
     async fn put_document(&self, document: &Document) -> Result<(), StorageError> {
         self.lock()
             .documents

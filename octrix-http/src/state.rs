@@ -1,10 +1,11 @@
 //! [`AppState`]: everything the handlers share.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use octrix_core::cluster::ClusterInfo;
-use octrix_core::engine::{Engine, EngineConfig, Ports, TickReport};
+use octrix_core::engine::{ActionRecord, Engine, EngineConfig, Ports, RestoredState, TickReport};
 use octrix_core::healing::HealingConfig;
 use octrix_core::metrics::{MetricSource, SourceInfo};
 use octrix_core::sim::{SimCluster, SimConfig};
@@ -94,6 +95,12 @@ struct Inner {
     // The simulator and resilience API groups.
     run_ledger: crate::api::simulator::RunLedger,
     resilience: crate::api::resilience::Resilience,
+    /// [`Engine::actions_recorded`] when the action history was last
+    /// persisted (updated under the engine's lock).
+    actions_persisted: AtomicU64,
+    /// Prefix of the ids of the action records this process stores: the
+    /// start time, so that ids never repeat across restarts.
+    action_id_prefix: String,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -134,12 +141,27 @@ impl std::ops::DerefMut for EngineGuard<'_> {
 
 impl EngineGuard<'_> {
     /// Queues what the engine wrote, releases the lock, and waits until it
-    /// is committed.
+    /// is committed; then stores the actions it recorded meanwhile.
     pub async fn commit(self) -> Result<(), StorageError> {
-        let batch = self.state.inner.pending.take();
-        let ticket = self.state.inner.committer.submit(batch);
+        let inner = &self.state.inner;
+        let batch = inner.pending.take();
+        let ticket = inner.committer.submit(batch);
+        let recorded = self.guard.actions_recorded();
+        let persisted = inner.actions_persisted.swap(recorded, Ordering::Relaxed);
+        let actions: Vec<ActionRecord> = if recorded > persisted {
+            self.guard.actions_since(persisted).cloned().collect()
+        } else {
+            Vec::new()
+        };
         drop(self.guard);
-        ticket.durable().await
+        ticket.durable().await?;
+        // Numbered from the first new one; the history keeps at most its
+        // newest 10,000, so older unseen ones (if any) are skipped.
+        let first = recorded - actions.len() as u64;
+        for (n, record) in (first..).zip(&actions) {
+            self.state.save_action(n, record).await?;
+        }
+        Ok(())
     }
 }
 
@@ -162,6 +184,7 @@ impl AppState {
         let cluster = ports.observer.info();
         let clock = ports.clock.clone();
         let clock_for_resilience = clock.clone();
+        let clock_now = clock.now();
         let engine = Engine::new(parts.engine, ports)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -188,6 +211,8 @@ impl AppState {
                 started: Instant::now(),
                 run_ledger: Default::default(),
                 resilience: crate::api::resilience::Resilience::new(clock_for_resilience),
+                actions_persisted: AtomicU64::new(0),
+                action_id_prefix: action_id_prefix(clock_now),
             }),
         })
     }
@@ -235,24 +260,78 @@ impl AppState {
         })
     }
 
-    /// Loads what the storage keeps for the engine (the healing
-    /// configuration), to call once at start-up.
-    pub async fn restore(&self) -> Result<(), crate::error::ApiError> {
-        if let Some(document) = self
-            .storage()
+    /// Takes back what the storage keeps for the engine, to call once at
+    /// start-up before serving: the healing configuration, the open and
+    /// acknowledged incidents (alerts deduplicate into them; new ids
+    /// continue after the highest stored one) and the action history.
+    pub async fn restore(&self) -> Result<Restored, crate::error::ApiError> {
+        let storage = self.storage();
+        let healing = match storage
             .get_document(DocumentKind::HealingConfig, HEALING_CONFIG_ID)
             .await?
         {
-            let config: HealingConfig =
-                serde_json::from_value(document.body).map_err(|e| StorageError::Corrupt {
-                    what: "the healing configuration".to_owned(),
-                    reason: e.to_string(),
-                })?;
-            self.engine().await.set_healing_config(config)?;
-        }
+            Some(document) => Some(decode::<HealingConfig>(
+                document.body,
+                "the healing configuration",
+            )?),
+            None => None,
+        };
+        let incidents = storage.active_incidents().await?;
+        let highest_incident_id = storage.highest_incident_id().await?;
+        let mut action_history = self.stored_actions().await?;
+        action_history.reverse();
+        let summary = Restored {
+            incidents: incidents.len(),
+            actions: action_history.len(),
+            highest_incident_id: highest_incident_id.as_ref().map(|id| id.to_string()),
+        };
+        let mut engine = self.engine().await;
+        engine.restore(RestoredState {
+            incidents,
+            highest_incident_id,
+            healing,
+            action_history,
+        })?;
+        self.inner
+            .actions_persisted
+            .store(engine.actions_recorded(), Ordering::Relaxed);
+        drop(engine);
         crate::api::simulator::restore(self).await?;
         crate::api::resilience::restore(self).await?;
-        Ok(())
+        Ok(summary)
+    }
+
+    /// The stored action history, newest first (at most 10,000 records).
+    pub async fn stored_actions(&self) -> Result<Vec<ActionRecord>, StorageError> {
+        let documents = self
+            .storage()
+            .list_documents(DocumentKind::ActionRecord, STORED_ACTIONS)
+            .await?;
+        let mut records = documents
+            .into_iter()
+            .map(|document| {
+                let what = format!("action record {}", document.id);
+                decode::<ActionRecord>(document.body, &what).map(|record| (document.id, record))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Records of one tick share their instant: the id keeps their order.
+        records.sort_by(|(a_id, a), (b_id, b)| b.at.cmp(&a.at).then(b_id.cmp(a_id)));
+        Ok(records.into_iter().map(|(_, record)| record).collect())
+    }
+
+    async fn save_action(&self, number: u64, record: &ActionRecord) -> Result<(), StorageError> {
+        let body = serde_json::to_value(record).map_err(|e| StorageError::Corrupt {
+            what: "an action record".to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.storage()
+            .put_document(&Document {
+                kind: DocumentKind::ActionRecord,
+                id: format!("{}-{number:012}", self.inner.action_id_prefix),
+                updated_at: record.at,
+                body,
+            })
+            .await
     }
 
     /// Persists the healing configuration.
@@ -423,3 +502,36 @@ impl AppState {
 
 /// The id of the healing configuration document.
 pub const HEALING_CONFIG_ID: &str = "current";
+
+/// Most action records read back from storage (the engine keeps as many).
+const STORED_ACTIONS: usize = 10_000;
+
+/// What [`AppState::restore`] took back from storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// Open and acknowledged incidents.
+    pub incidents: usize,
+    /// Action records.
+    pub actions: usize,
+    /// The highest incident id stored, after which new ids continue.
+    pub highest_incident_id: Option<String>,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    body: serde_json::Value,
+    what: &str,
+) -> Result<T, StorageError> {
+    serde_json::from_value(body).map_err(|e| StorageError::Corrupt {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Start times sort as text: seconds zero-padded, then nanoseconds.
+fn action_id_prefix(start: Timestamp) -> String {
+    format!(
+        "{:012}.{:09}",
+        start.as_second().max(0),
+        start.subsec_nanosecond().max(0)
+    )
+}

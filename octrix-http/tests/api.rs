@@ -9,6 +9,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use octrix_http::Limits;
+use octrix_http::storage::{DocumentKind, Storage};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -652,6 +653,40 @@ async fn a_crash_loop_on_the_sim_opens_an_incident_that_healing_resolves() {
             .any(|a| a["action"] == "restart-pod" && a["outcome"]["result"] == "healed"),
         "{actions:?}"
     );
+
+    // Each record is stored as it is taken, and listed from storage.
+    let stored = h
+        .storage
+        .list_documents(DocumentKind::ActionRecord, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), actions.len());
+    let filtered = h
+        .get(
+            &format!(
+                "/api/v1/healing/actions?incident={id}&action=restart-pod&dry_run=false&limit=1"
+            ),
+            VIEWER,
+        )
+        .await
+        .json();
+    assert_eq!(filtered.as_array().unwrap().len(), 1, "{filtered}");
+    assert_eq!(filtered[0]["incident_id"], id.as_str());
+    let newest_matching = actions
+        .iter()
+        .find(|a| a["incident_id"] == id.as_str() && a["action"] == "restart-pod")
+        .unwrap();
+    assert_eq!(&filtered[0], newest_matching);
+    let rest = h
+        .get("/api/v1/healing/actions?offset=1", VIEWER)
+        .await
+        .json();
+    assert_eq!(rest.as_array().unwrap()[..], actions[1..]);
+    let none = h
+        .get("/api/v1/healing/actions?rule=no-such-rule", VIEWER)
+        .await
+        .json();
+    assert_eq!(none, json!([]));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Against the real Prometheus and Alertmanager of `scripts/prom-stack.sh`
-//! (run by `scripts/test-http`): Alertmanager delivers to the app on a real
-//! socket, and the metrics API answers from the real Prometheus.
+//! (run by `scripts/test-http`): Alertmanager delivers to a running
+//! `octrix serve` binary, and the metrics API answers from the real
+//! Prometheus.
 //!
 //! The stack's addresses come from the environment or from
 //! `target/prom-stack.env`, which `scripts/prom-stack.sh start` writes.
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use common::binary::Server;
 use common::{ADMIN, VIEWER};
 use octrix_core::engine::{EngineConfig, Ports, RecordingNotifier};
 use octrix_http::auth::{AuthConfig, Role};
@@ -152,14 +154,25 @@ fn incidents_named(page: &Value, name: &str) -> Vec<Value> {
 
 #[tokio::test]
 #[ignore = "needs the real Prometheus stack: run scripts/test-http"]
-async fn alertmanager_delivers_opens_redelivers_and_resolves() {
-    let state = AppState::simulated(
-        Arc::new(MemoryStorage::new()),
-        Arc::new(SystemClock),
-        auth(),
-    )
-    .unwrap();
-    let served = serve(state, &stack_var("OCTRIX_TEST_WEBHOOK_LISTEN")).await;
+async fn alertmanager_delivers_to_a_running_octrix_serve() {
+    // The real binary, on its default durable SQLite store, listening where
+    // the stack's Alertmanager delivers, with the stack's webhook token.
+    let data = tempfile::tempdir().unwrap();
+    let listen: SocketAddr = stack_var("OCTRIX_TEST_WEBHOOK_LISTEN").parse().unwrap();
+    let port = listen.port().to_string();
+    let webhook_token = stack_var("OCTRIX_TEST_WEBHOOK_TOKEN");
+    let served = Server::start(
+        data.path(),
+        &[
+            ("PORT", port.as_str()),
+            ("OCTRIX_VIEWER_TOKEN", VIEWER),
+            ("OCTRIX_ADMIN_TOKEN", ADMIN),
+            ("OCTRIX_WEBHOOK_TOKEN", webhook_token.as_str()),
+            ("OCTRIX_WEBHOOK_ALLOWLIST", "127.0.0.0/8"),
+        ],
+        VIEWER,
+    );
+    assert!(served.banner.contains("SQLite"), "{}", served.banner);
 
     let name = unique("OctrixHttpTest");
     let start = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap();
@@ -178,8 +191,7 @@ async fn alertmanager_delivers_opens_redelivers_and_resolves() {
         "Alertmanager's delivery to open an incident",
         Duration::from_secs(30),
         async || {
-            let (status, page) = served.get(&query, VIEWER).await;
-            assert_eq!(status, StatusCode::OK);
+            let page = served.get(&query).await;
             incidents_named(&page, &name).into_iter().next()
         },
     )
@@ -204,7 +216,7 @@ async fn alertmanager_delivers_opens_redelivers_and_resolves() {
         "the group's redelivery",
         Duration::from_secs(30),
         async || {
-            let (_, page) = served.get(&query, VIEWER).await;
+            let page = served.get(&query).await;
             let found = incidents_named(&page, &name);
             (found.len() == 2).then_some(found)
         },
@@ -213,9 +225,7 @@ async fn alertmanager_delivers_opens_redelivers_and_resolves() {
     let first_again = both.iter().find(|i| i["id"] == id.as_str()).unwrap();
     assert_eq!(first_again["occurrences"], 1);
     assert_eq!(first_again["status"], "open");
-    let (_, alerts) = served
-        .get("/api/v1/incidents/alerts?status=firing", VIEWER)
-        .await;
+    let alerts = served.get("/api/v1/incidents/alerts?status=firing").await;
     let ours = alerts["items"]
         .as_array()
         .unwrap()
@@ -235,7 +245,7 @@ async fn alertmanager_delivers_opens_redelivers_and_resolves() {
         "the resolved notification",
         Duration::from_secs(30),
         async || {
-            let (_, page) = served.get(&query, VIEWER).await;
+            let page = served.get(&query).await;
             let found = incidents_named(&page, &name);
             found
                 .iter()
@@ -244,7 +254,7 @@ async fn alertmanager_delivers_opens_redelivers_and_resolves() {
         },
     )
     .await;
-    let (_, incident) = served.get(&format!("/api/v1/incidents/{id}"), VIEWER).await;
+    let incident = served.get(&format!("/api/v1/incidents/{id}")).await;
     assert_eq!(incident["status"], "resolved");
     let last = incident["timeline"]
         .as_array()
@@ -254,6 +264,7 @@ async fn alertmanager_delivers_opens_redelivers_and_resolves() {
         .clone();
     assert_eq!(last["to"], "resolved");
     assert_eq!(last["note"], "alert resolved at source");
+    served.stop();
 }
 
 #[tokio::test]

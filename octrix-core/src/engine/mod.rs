@@ -36,6 +36,7 @@
 mod events;
 mod observe;
 mod ports;
+mod restore;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,7 @@ pub use ports::{
     EventSink, Notifier, PortError, ScriptOutcome, ScriptRunner, SilenceRequest, Silencer,
     TrafficControl,
 };
+pub use restore::RestoredState;
 
 use crate::alert::Alert;
 use crate::chaos::{
@@ -360,6 +362,8 @@ pub struct Engine {
     silence_errors: Vec<String>,
     pending: Vec<PendingVerification>,
     history: VecDeque<ActionRecord>,
+    /// Actions pushed to `history` since the engine was built.
+    actions_recorded: u64,
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
     anomalous_series: HashSet<crate::detect::SeriesId>,
@@ -412,6 +416,7 @@ impl Engine {
             ports,
             pending: Vec::new(),
             history: VecDeque::new(),
+            actions_recorded: 0,
             anomalous_series: HashSet::new(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
@@ -1549,6 +1554,7 @@ impl Engine {
             self.history.pop_front();
         }
         self.history.push_back(record);
+        self.actions_recorded += 1;
     }
 
     fn subject_of(&self, incident: &Incident) -> Subject {

@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
+mod restore;
+pub use restore::RestoreError;
+
 use super::Error;
 use super::config::IncidentBookConfig;
 use super::ids::{IncidentIdGenerator, SequentialIds};

@@ -8,6 +8,14 @@ use super::model::IncidentId;
 pub trait IncidentIdGenerator: Send + Sync {
     /// The next unused id.
     fn next_id(&mut self) -> IncidentId;
+
+    /// Learns that `used` was handed out before (by an earlier run of the
+    /// process, read back from storage), so that it is never produced
+    /// again. Generators that cannot repeat an id (random or externally
+    /// coordinated ones) need not do anything, which is the default.
+    fn continue_after(&mut self, used: &IncidentId) {
+        let _ = used;
+    }
 }
 
 impl<F> IncidentIdGenerator for F
@@ -51,6 +59,16 @@ impl IncidentIdGenerator for SequentialIds {
         self.next += 1;
         id
     }
+
+    fn continue_after(&mut self, used: &IncidentId) {
+        let number = used
+            .as_str()
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|digits| digits.parse::<u64>().ok());
+        if let Some(number) = number {
+            self.next = self.next.max(number.saturating_add(1));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +82,18 @@ mod tests {
         assert_eq!(ids.next_id().as_str(), "INC-000002");
         let mut continued = SequentialIds::new("OCT-", 1_234_567);
         assert_eq!(continued.next_id().as_str(), "OCT-1234567");
+    }
+
+    #[test]
+    fn sequential_ids_continue_after_the_highest_used_number() {
+        let mut ids = SequentialIds::default();
+        ids.continue_after(&IncidentId::new("INC-000041"));
+        ids.continue_after(&IncidentId::new("INC-000007"));
+        ids.continue_after(&IncidentId::new("OTHER-000900"));
+        ids.continue_after(&IncidentId::new("INC-abc"));
+        assert_eq!(ids.next_id().as_str(), "INC-000042");
+        ids.continue_after(&IncidentId::new("INC-1234567"));
+        assert_eq!(ids.next_id().as_str(), "INC-1234568");
     }
 
     #[test]

@@ -87,7 +87,7 @@ mod stats;
 mod store;
 mod timeline;
 
-pub use book::{IgnoreReason, IncidentBook, Ingested};
+pub use book::{IgnoreReason, IncidentBook, Ingested, RestoreError};
 pub use config::IncidentBookConfig;
 pub use correlate::{CorrelationConfig, CorrelationKey};
 pub use ids::{IncidentIdGenerator, SequentialIds};

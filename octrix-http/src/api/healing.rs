@@ -221,13 +221,23 @@ pub async fn put_dry_run(
 pub struct ActionsQuery {
     /// Only actions for this incident.
     pub incident: Option<String>,
+    /// Only actions of this rule.
+    pub rule: Option<String>,
+    /// Only this action (e.g. `restart-pod`).
+    pub action: Option<String>,
+    /// Only dry runs (`true`) or only real actions (`false`).
+    pub dry_run: Option<bool>,
     /// Most records (default 100, at most 10000).
     pub limit: Option<usize>,
+    /// Records skipped first, for the next page (default 0).
+    pub offset: Option<usize>,
 }
 
-/// Healing actions taken or denied, newest first.
+/// Healing actions taken or denied, newest first, read from storage (so
+/// they survive restarts; the newest 10,000 are searched).
 #[utoipa::path(get, path = "/api/v1/healing/actions", tag = "healing", params(ActionsQuery),
-    responses((status = 200, body = Vec<ActionRecordSchema>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<ActionRecordSchema>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn actions(
     State(state): State<AppState>,
@@ -237,18 +247,27 @@ pub async fn actions(
     if limit == 0 || limit > 10_000 {
         return Err(ApiError::bad_request("limit", "must be within 1..=10000"));
     }
-    let engine = state.engine().await;
-    let mut records: Vec<ActionRecord> = engine
-        .action_history()
-        .filter(|r| {
-            query
-                .incident
+    let matches = |record: &ActionRecord| {
+        query
+            .incident
+            .as_deref()
+            .is_none_or(|id| record.incident_id == id)
+            && query.rule.as_deref().is_none_or(|rule| record.rule == rule)
+            && query
+                .action
                 .as_deref()
-                .is_none_or(|id| r.incident_id == id)
-        })
-        .cloned()
+                .is_none_or(|action| record.action == action)
+            && query
+                .dry_run
+                .is_none_or(|dry_run| record.dry_run == dry_run)
+    };
+    let records = state
+        .stored_actions()
+        .await?
+        .into_iter()
+        .filter(|record| matches(record))
+        .skip(query.offset.unwrap_or(0))
+        .take(limit)
         .collect();
-    records.reverse();
-    records.truncate(limit);
     Ok(Json(records))
 }

@@ -2,7 +2,9 @@
 //!
 //! * `octrix serve [--config FILE] [--log-format text|json]` runs the engine
 //!   and the API. With no configuration it runs on the embedded simulated
-//!   cluster and prints the URL, the token to use and the sources it runs on.
+//!   cluster and an SQLite file in the data directory (PostgreSQL when
+//!   `DATABASE_URL` names one), takes back what a previous run stored, and
+//!   prints the URL, the token to use, the sources and the store it runs on.
 //! * `octrix check-config [--config FILE]` validates the file and the
 //!   environment and prints the settings (secrets redacted).
 //!
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use octrix_core::cluster::{ClusterActuator, ClusterObserver};
 use octrix_core::engine::{EngineConfig, Ports, RecordingNotifier};
@@ -23,7 +25,7 @@ use octrix_core::{Clock, Timestamp};
 use octrix_http::config::{ProcessEnv, ServerConfig, redact_url};
 use octrix_http::kubernetes::KubeCluster;
 use octrix_http::route_applier::RouteApplier;
-use octrix_http::storage::Storage;
+use octrix_http::storage::{SqlBackend, SqlStorage, Storage};
 use octrix_http::unwired::UnwiredCluster;
 use octrix_http::{AppState, Limits, MemoryStorage, ServerParts, SystemClock, app_with_cors};
 use octrix_k8s::NoMetricSource;
@@ -136,18 +138,22 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-fn storage_for(config: &ServerConfig) -> anyhow::Result<(Arc<dyn Storage>, String)> {
-    if config.database_url.is_some() {
-        bail!(
-            "DATABASE_URL is set ({}), but octrix serve does not use the SQL storage yet: the engine cannot restore its incidents after a restart, so new incident ids would overwrite stored ones; unset it to run with in-memory storage",
-            redact_url(&config.database_url())
-        );
-    }
-    Ok((
-        Arc::new(MemoryStorage::new()),
-        "in memory (the SQL storage is not wired into serve yet: nothing survives a restart)"
-            .to_owned(),
-    ))
+/// Connects the durable storage: the SQLite file in the data directory by
+/// default (WAL), PostgreSQL when `DATABASE_URL` names one. Returns it with
+/// a line saying which it is.
+async fn storage_for(config: &ServerConfig) -> anyhow::Result<(SqlStorage, String)> {
+    let url = config.database_url();
+    let shown = redact_url(&url);
+    let storage = SqlStorage::connect(&url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {e}"))?;
+    let note = match storage.backend() {
+        SqlBackend::Sqlite => format!("SQLite {shown} (WAL, durable: state survives a restart)"),
+        SqlBackend::Postgres => {
+            format!("PostgreSQL {shown} (durable: state survives a restart)")
+        }
+    };
+    Ok((storage, note))
 }
 
 async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
@@ -164,7 +170,8 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         None
     };
     let auth = config.auth(generated.as_ref().map(|(t, _, _)| t.as_str()))?;
-    let (storage, storage_note) = storage_for(&config)?;
+    let (database, storage_note) = storage_for(&config).await?;
+    let storage: Arc<dyn Storage> = Arc::new(database.clone());
     let metrics = OctrixMetrics::new();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
@@ -198,10 +205,16 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
             .map(|k| k.routes.clone() as Arc<dyn RouteApplier>),
     })
     .context("cannot build the engine")?;
-    state
+    let restored = state
         .restore()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot restore state: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot restore the stored state: {e}"))?;
+    tracing::info!(
+        incidents = restored.incidents,
+        actions = restored.actions,
+        highest_incident_id = restored.highest_incident_id.as_deref().unwrap_or("none"),
+        "restored"
+    );
     if config.kubernetes().is_some_and(|k| k.dry_run) {
         start_in_dry_run(&state).await?;
     }
@@ -240,6 +253,10 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         println!("  note:           {note}");
     }
     println!("  storage:        {storage_note}");
+    println!(
+        "  restored:       {} open or acknowledged incidents, {} healing actions",
+        restored.incidents, restored.actions
+    );
     match &generated {
         Some((token, path, true)) => {
             println!("  admin token:    {token}");
@@ -286,6 +303,8 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     {
         tracing::warn!(%error, "could not release the leader lease; it expires by itself");
     }
+    // Every answered request was committed; closing checkpoints SQLite's WAL.
+    database.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -324,6 +343,7 @@ async fn wire(
         metrics: source,
         observer,
         actuator,
+        // Replaced by the server's write-behind store on its storage.
         store: Arc::new(MemoryStorage::new()),
         events: Arc::new(|_| {}),
         notifier: Arc::new(RecordingNotifier::default()),

@@ -31,7 +31,7 @@ pub use sql::{SqlBackend, SqlStorage, SqlStorageOptions};
 
 use async_trait::async_trait;
 use octrix_core::Timestamp;
-use octrix_core::incident::{Incident, IncidentStore};
+use octrix_core::incident::{Incident, IncidentId, IncidentStore};
 use serde::{Deserialize, Serialize};
 
 /// The kinds of documents the server keeps besides incidents.
@@ -108,6 +108,11 @@ pub trait Storage: IncidentStore {
     /// Every stored incident that is open or acknowledged, to rebuild the
     /// engine's working set after a restart.
     async fn active_incidents(&self) -> Result<Vec<Incident>, StorageError>;
+
+    /// The highest incident id ever stored (the longest, then the greatest:
+    /// `INC-1000000` is above `INC-999999`), so that new ids continue after
+    /// it; `None` when there is no incident.
+    async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError>;
 
     /// Writes (inserts or replaces) a document.
     async fn put_document(&self, document: &Document) -> Result<(), StorageError>;

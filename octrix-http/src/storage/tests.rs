@@ -338,6 +338,7 @@ async fn round_trip(fixture: &Fixture) {
     storage.ping().await.expect("ping");
     assert_eq!(storage.list(&all(10)).await.unwrap().total, 0);
     assert_eq!(storage.export_incidents_jsonl().await.unwrap(), "");
+    assert_eq!(storage.highest_incident_id().await.unwrap(), None);
 
     let a = incident("INC-000001", 0);
     let b = acknowledged(incident("INC-000002", 5), 7);
@@ -390,6 +391,20 @@ async fn round_trip(fixture: &Fixture) {
     // Open and acknowledged, oldest first.
     let active = storage.active_incidents().await.unwrap();
     assert_eq!(active, [a, b, d]);
+
+    // The highest id orders by length first: a seventh digit is higher.
+    assert_eq!(
+        storage.highest_incident_id().await.unwrap(),
+        Some(IncidentId::new("INC-000004"))
+    );
+    storage
+        .put_incidents(&[incident("INC-1000000", 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.highest_incident_id().await.unwrap(),
+        Some(IncidentId::new("INC-1000000"))
+    );
 }
 
 async fn documents_round_trip(fixture: &Fixture) {
@@ -985,6 +1000,10 @@ impl Storage for Gated {
 
     async fn active_incidents(&self) -> Result<Vec<Incident>, StorageError> {
         self.inner.active_incidents().await
+    }
+
+    async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
+        self.inner.highest_incident_id().await
     }
 
     async fn put_document(&self, document: &Document) -> Result<(), StorageError> {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -109,6 +111,11 @@ impl Storage for TestStorage {
     async fn active_incidents(&self) -> Result<Vec<Incident>, StorageError> {
         self.check()?;
         self.inner.active_incidents().await
+    }
+
+    async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
+        self.check()?;
+        self.inner.highest_incident_id().await
     }
 
     async fn put_document(&self, document: &Document) -> Result<(), StorageError> {
