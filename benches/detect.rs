@@ -368,6 +368,20 @@ fn bank_tick_100k(c: &mut Criterion) {
             (anomalies, checksum)
         })
     });
+    group.bench_function("detector_bank_tick", |b| {
+        b.iter(|| {
+            let (tick, at) = next_tick();
+            let summary = bank
+                .observe_tick(&ids, at, &inputs[tick % TICKS_OF_INPUT])
+                .expect("as many values as ids");
+            let checksum: f64 = summary
+                .anomalies
+                .iter()
+                .map(|(_, detection)| detection.score + detection.confidence)
+                .sum();
+            (summary.judged, summary.anomalies.len(), checksum)
+        })
+    });
     group.bench_function("detector_bank_by_labels", |b| {
         b.iter(|| {
             let (tick, at) = next_tick();

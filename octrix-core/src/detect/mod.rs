@@ -61,6 +61,7 @@ mod bank;
 mod batch;
 mod error;
 mod gaussian;
+mod kernel;
 mod pool;
 mod rolling;
 mod series_key;
@@ -69,7 +70,7 @@ mod zscore;
 use serde::{Deserialize, Serialize};
 
 pub use bank::{BankCounters, DetectorBank, DetectorBankConfig, SeriesId};
-pub use batch::BatchDetections;
+pub use batch::{BatchDetections, BatchSummary, TickSummary};
 pub use error::Error;
 pub use gaussian::{WindowedGaussian, WindowedGaussianConfig};
 pub use rolling::RollingStats;
