@@ -5,6 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod group;
+
+pub use group::SeriesGroup;
+
 use super::pool::Pool;
 use super::series_key::{SeriesKey, render_into};
 use super::{
@@ -182,6 +186,9 @@ pub struct DetectorBank {
     /// Reused to render keys for lookups without allocating.
     key_buffer: String,
     counters: BankCounters,
+    /// Unique among the process's banks, so that a [`SeriesGroup`] is only
+    /// trusted by the bank that checked it.
+    identity: u64,
 }
 
 impl DetectorBank {
@@ -213,6 +220,7 @@ impl DetectorBank {
             pool_of_metric,
             key_buffer: String::new(),
             counters: BankCounters::default(),
+            identity: group::next_bank_identity(),
         })
     }
 

@@ -23,6 +23,11 @@ use super::Detection;
 use super::rolling::{CANCELLATION_LIMIT, ShiftedSums};
 use super::zscore::{VerdictInputs, judge};
 
+/// Block pairs whose running sums are computed together: their chains of
+/// additions are independent, so they overlap instead of waiting on each
+/// other's latency.
+const LANES: usize = 4;
+
 /// Writes into `z[i]` the z-score of `data[i + window]` against
 /// `data[i..i + window]`, for every `i` in `0..z.len()`, and appends the
 /// verdict of every anomalous one as `(i + index_offset, detection)`.
@@ -37,38 +42,138 @@ pub(crate) fn window_zscores(
     index_offset: usize,
 ) {
     debug_assert_eq!(data.len(), z.len() + window);
-    let inverse_window = 1.0 / window as f64;
+    let kernel = Kernel {
+        data,
+        window,
+        sensitivity,
+        inverse_window: 1.0 / window as f64,
+    };
     let mut scratch = Scratch::new(window);
-    for (pair, z_block) in z.chunks_mut(window).enumerate() {
-        let start = pair * window;
-        // Block b = data[start..start + window] (complete), block b + 1 is
-        // data[start + window..][..z_block.len()] (complete but for the
-        // last pair).
+    let mut centres = [0.0; LANES];
+    let group_len = LANES * window;
+    let (z_groups, z_rest) = z.split_at_mut(z.len() / group_len * group_len);
+    for (group, z_group) in z_groups.chunks_exact_mut(group_len).enumerate() {
+        let start = group * group_len;
+        for (lane, centre) in centres.iter_mut().enumerate() {
+            let block = &data[start + lane * window..][..window];
+            *centre = median_of_three(block[0], block[window / 2], block[window - 1]);
+        }
+        scratch.fill(&data[start..start + group_len + window], window, &centres);
+        for (lane, z_block) in z_group.chunks_exact_mut(window).enumerate() {
+            let block_start = start + lane * window;
+            let sums = scratch.lane(lane);
+            kernel.judge_block(
+                block_start,
+                centres[lane],
+                sums,
+                z_block,
+                anomalies,
+                index_offset,
+            );
+        }
+    }
+    // The last block pairs, fewer than `LANES`, one at a time.
+    let done = z_groups.len();
+    for (pair, z_block) in z_rest.chunks_mut(window).enumerate() {
+        let start = done + pair * window;
         let block = &data[start..start + window];
         let next = &data[start + window..start + window + z_block.len()];
         let centre = median_of_three(block[0], block[window / 2], block[window - 1]);
-        scratch.fill(block, next, centre);
-        for (offset, z_out) in z_block.iter_mut().enumerate() {
-            let sum = scratch.suffix_sum[offset] + scratch.prefix_sum[offset];
-            let sum_sq = scratch.suffix_sum_sq[offset] + scratch.prefix_sum_sq[offset];
-            let centred = (sum_sq - sum * sum * inverse_window).max(0.0);
-            let mut mean = centre + sum * inverse_window;
-            let mut variance = centred * inverse_window;
-            // Written so that NaN would also take the exact path.
-            if !(sum_sq <= CANCELLATION_LIMIT * centred) {
+        scratch.fill_one(block, next, centre);
+        kernel.judge_block(
+            start,
+            centre,
+            scratch.lane(0),
+            z_block,
+            anomalies,
+            index_offset,
+        );
+    }
+}
+
+/// What every block pair shares.
+struct Kernel<'a> {
+    data: &'a [f64],
+    window: usize,
+    sensitivity: f64,
+    inverse_window: f64,
+}
+
+/// The running sums of one block pair, by offset in the block.
+struct LaneSums<'a> {
+    suffix_sum: &'a [f64],
+    suffix_sum_sq: &'a [f64],
+    prefix_sum: &'a [f64],
+    prefix_sum_sq: &'a [f64],
+}
+
+impl Kernel<'_> {
+    /// Mean and population variance of the window at `offset` of a block
+    /// pair, and whether its sums show cancellation.
+    #[inline(always)]
+    fn moments(&self, centre: f64, sums: &LaneSums<'_>, offset: usize) -> (f64, f64, bool) {
+        let sum = sums.suffix_sum[offset] + sums.prefix_sum[offset];
+        let sum_sq = sums.suffix_sum_sq[offset] + sums.prefix_sum_sq[offset];
+        let centred = (sum_sq - sum * sum * self.inverse_window).max(0.0);
+        // Written so that NaN would also count as cancellation.
+        let cancelled = !(sum_sq <= CANCELLATION_LIMIT * centred);
+        (
+            centre + sum * self.inverse_window,
+            centred * self.inverse_window,
+            cancelled,
+        )
+    }
+
+    /// The z-scores of the windows starting at `data[block_start..]`, one
+    /// per element of `z`. A branch-free pass computes every z-score as
+    /// `judge` does; a second pass, only when the first saw one, handles
+    /// the rare windows that need more: cancellation (exact recompute),
+    /// zero variance, or an anomaly (its full verdict).
+    #[inline(always)]
+    fn judge_block(
+        &self,
+        block_start: usize,
+        centre: f64,
+        sums: LaneSums<'_>,
+        z: &mut [f64],
+        anomalies: &mut Vec<(usize, Detection)>,
+        index_offset: usize,
+    ) {
+        let values = &self.data[block_start + self.window..][..z.len()];
+        let mut special = false;
+        for (offset, (z, &value)) in z.iter_mut().zip(values).enumerate() {
+            let (mean, variance, cancelled) = self.moments(centre, &sums, offset);
+            // The steps of `judge` for a positive variance.
+            let deviation = value - mean;
+            let distance = deviation.abs();
+            let std_dev = variance.sqrt();
+            let denominator = distance + self.sensitivity * std_dev;
+            let reciprocal = 1.0 / (std_dev * denominator);
+            *z = deviation * (denominator * reciprocal);
+            special |= cancelled | !(variance > 0.0) | (z.abs() > self.sensitivity);
+        }
+        if !special {
+            return;
+        }
+        for (offset, (z, &value)) in z.iter_mut().zip(values).enumerate() {
+            let (mut mean, mut variance, cancelled) = self.moments(centre, &sums, offset);
+            if !(cancelled || !(variance > 0.0) || z.abs() > self.sensitivity) {
+                continue;
+            }
+            let position = block_start + offset;
+            if cancelled {
                 (mean, variance) = exact_mean_and_variance(
-                    &data[start + offset..start + offset + window],
-                    inverse_window,
+                    &self.data[position..position + self.window],
+                    self.inverse_window,
                 );
             }
-            let position = start + offset;
             let detection = judge(&VerdictInputs {
-                value: data[position + window],
+                value,
                 mean,
                 variance,
-                sensitivity,
+                sensitivity: self.sensitivity,
             });
-            *z_out = detection.z;
+            *z = detection.z;
             if detection.is_anomaly {
                 anomalies.push((position + index_offset, detection));
             }
@@ -76,12 +181,14 @@ pub(crate) fn window_zscores(
     }
 }
 
-/// The running sums of one block pair, reused across pairs.
+/// The running sums of `LANES` block pairs, lane-major, reused across
+/// groups.
 struct Scratch {
-    /// `suffix_sum[o] = Σ(block[o..] - centre)`.
+    window: usize,
+    /// `suffix_sum[lane * window + o] = Σ(block[o..] - centre)`.
     suffix_sum: Vec<f64>,
     suffix_sum_sq: Vec<f64>,
-    /// `prefix_sum[o] = Σ(next[..o] - centre)`.
+    /// `prefix_sum[lane * window + o] = Σ(next[..o] - centre)`.
     prefix_sum: Vec<f64>,
     prefix_sum_sq: Vec<f64>,
 }
@@ -89,17 +196,52 @@ struct Scratch {
 impl Scratch {
     fn new(window: usize) -> Self {
         Self {
-            suffix_sum: vec![0.0; window],
-            suffix_sum_sq: vec![0.0; window],
-            prefix_sum: vec![0.0; window],
-            prefix_sum_sq: vec![0.0; window],
+            window,
+            suffix_sum: vec![0.0; LANES * window],
+            suffix_sum_sq: vec![0.0; LANES * window],
+            prefix_sum: vec![0.0; LANES * window],
+            prefix_sum_sq: vec![0.0; LANES * window],
         }
     }
 
-    /// Sums for the windows starting in `block`, `next` being the values
-    /// that follow it (as many as there are such windows).
+    fn lane(&self, lane: usize) -> LaneSums<'_> {
+        let range = lane * self.window..(lane + 1) * self.window;
+        LaneSums {
+            suffix_sum: &self.suffix_sum[range.clone()],
+            suffix_sum_sq: &self.suffix_sum_sq[range.clone()],
+            prefix_sum: &self.prefix_sum[range.clone()],
+            prefix_sum_sq: &self.prefix_sum_sq[range],
+        }
+    }
+
+    /// Sums of `LANES` consecutive block pairs: `data` holds their
+    /// `LANES + 1` blocks; lane `l` sums around `centres[l]`.
     #[inline]
-    fn fill(&mut self, block: &[f64], next: &[f64], centre: f64) {
+    fn fill(&mut self, data: &[f64], window: usize, centres: &[f64; LANES]) {
+        let (mut sum, mut sum_sq) = ([0.0; LANES], [0.0; LANES]);
+        for offset in (0..window).rev() {
+            for lane in 0..LANES {
+                let deviation = data[lane * window + offset] - centres[lane];
+                sum[lane] += deviation;
+                sum_sq[lane] += deviation * deviation;
+                self.suffix_sum[lane * window + offset] = sum[lane];
+                self.suffix_sum_sq[lane * window + offset] = sum_sq[lane];
+            }
+        }
+        let (mut sum, mut sum_sq) = ([0.0; LANES], [0.0; LANES]);
+        for offset in 0..window {
+            for lane in 0..LANES {
+                self.prefix_sum[lane * window + offset] = sum[lane];
+                self.prefix_sum_sq[lane * window + offset] = sum_sq[lane];
+                let deviation = data[(lane + 1) * window + offset] - centres[lane];
+                sum[lane] += deviation;
+                sum_sq[lane] += deviation * deviation;
+            }
+        }
+    }
+
+    /// Sums of one block pair (lane 0): `block`, then the `next` values.
+    fn fill_one(&mut self, block: &[f64], next: &[f64], centre: f64) {
         let (mut sum, mut sum_sq) = (0.0, 0.0);
         for (offset, &value) in block.iter().enumerate().rev() {
             let deviation = value - centre;

@@ -69,7 +69,7 @@ mod zscore;
 
 use serde::{Deserialize, Serialize};
 
-pub use bank::{BankCounters, DetectorBank, DetectorBankConfig, SeriesId};
+pub use bank::{BankCounters, DetectorBank, DetectorBankConfig, SeriesGroup, SeriesId};
 pub use batch::{BatchDetections, BatchSummary, TickSummary};
 pub use error::Error;
 pub use gaussian::{WindowedGaussian, WindowedGaussianConfig};
