@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use octrix_core::Labels;
 use octrix_core::detect::{
     BatchDetections, Detection, Detector, DetectorBank, DetectorBankConfig, WindowedZScore,
@@ -169,10 +169,10 @@ impl DetectionBatch {
     }
 
     /// Every sample's z-score as a numpy float64 array (NaN where not
-    /// judged or rejected). `DetectorBank.observe_many` writes the z-scores
-    /// straight into a numpy array, and this returns that array (no copy:
-    /// every call returns the same array); otherwise a new array. Needs
-    /// numpy.
+    /// judged or rejected). For `DetectorBank.observe_many` this is the
+    /// buffer the core wrote the z-scores into, handed to numpy without a
+    /// copy (every call returns the same array); otherwise a new array.
+    /// Needs numpy.
     fn z_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         // Import numpy first so that its absence is an ImportError.
         py.import("numpy")?;
@@ -427,7 +427,8 @@ impl PyDetectorBank {
     /// place) or any float64 buffer; `at` is when the batch was sampled.
     /// Long batches are judged by the core's block kernel on up to
     /// `threads` threads (default: the machine's cores); the z-scores are
-    /// written straight into the numpy array `z_scores()` returns.
+    /// written into the buffer that becomes, without a copy, the numpy
+    /// array `z_scores()` returns.
     #[pyo3(signature = (metric, labels, values, at = None, threads = None))]
     fn observe_many(
         &mut self,
@@ -448,33 +449,20 @@ impl PyDetectorBank {
         let slice = samples.as_slice()?;
         let bank = &mut self.inner;
         let labels: Labels = labels;
-        let mut observe = |z: &mut [f64]| {
-            py.detach(|| {
-                let id = bank.resolve(metric, &labels, at)?;
-                bank.observe_many_into(id, at, slice, z, threads)
-            })
-        };
-        if numpy_loaded(py) {
-            let array = PyArray1::<f64>::zeros(py, slice.len(), false);
-            let summary = {
-                let mut writable = array
-                    .try_readwrite()
-                    .map_err(|error| Error::input("values", error.to_string()))?;
-                let z = writable
-                    .as_slice_mut()
-                    .map_err(|error| Error::input("values", error.to_string()))?;
-                observe(z)?
-            };
-            return Ok(DetectionBatch {
-                z: ZScores::Array(array.unbind()),
-                anomalies: summary.anomalies,
-                rejected: summary.rejected,
-            });
-        }
+        // Zeroed pages from the allocator, no memset; handed to numpy
+        // without a copy.
         let mut z = vec![0.0; slice.len()];
-        let summary = observe(&mut z)?;
+        let summary = py.detach(|| {
+            let id = bank.resolve(metric, &labels, at)?;
+            bank.observe_many_into(id, at, slice, &mut z, threads)
+        })?;
+        let z = if numpy_loaded(py) {
+            ZScores::Array(z.into_pyarray(py).unbind())
+        } else {
+            ZScores::Vec(z)
+        };
         Ok(DetectionBatch {
-            z: ZScores::Vec(z),
+            z,
             anomalies: summary.anomalies,
             rejected: summary.rejected,
         })
