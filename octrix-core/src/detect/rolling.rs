@@ -305,6 +305,7 @@ impl RollingStats {
 
     /// Recomputes the sums exactly from the window.
     #[cold]
+    #[inline(never)]
     fn recompute(&mut self) {
         self.sums = self.exact_sums();
         // Only the periodic recompute restarts the count, so periodic

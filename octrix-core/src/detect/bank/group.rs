@@ -162,3 +162,125 @@ impl DetectorBank {
             .is_some_and(|pool| pool.is_live(id.slot, id.generation))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{DetectorBankConfig, WindowedZScoreConfig};
+    use crate::labels::from_pairs;
+    use crate::time::SignedDuration;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + second).unwrap()
+    }
+
+    fn bank() -> DetectorBank {
+        let mut config = DetectorBankConfig {
+            idle_ttl: SignedDuration::from_secs(60),
+            ..DetectorBankConfig::default()
+        };
+        config.metrics.insert(
+            "short".into(),
+            WindowedZScoreConfig {
+                window: 3,
+                ..WindowedZScoreConfig::default()
+            },
+        );
+        DetectorBank::new(config).unwrap()
+    }
+
+    /// Ids of `count` series per metric, interleaved across two pools and
+    /// spanning two chunks of the default pool.
+    fn ids(bank: &mut DetectorBank, count: usize) -> Vec<SeriesId> {
+        let mut ids = Vec::new();
+        for i in 0..count {
+            let labels = from_pairs([("i", i.to_string())]);
+            ids.push(bank.resolve("m", &labels, at(0)).unwrap());
+            if i % 500 == 0 {
+                ids.push(bank.resolve("short", &labels, at(0)).unwrap());
+            }
+        }
+        ids
+    }
+
+    fn tick_values(tick: i64, count: usize) -> Vec<f64> {
+        (0..count)
+            .map(|i| match (i as i64 * 7 + tick) % 97 {
+                0 => 500.0,
+                1 if tick == 30 => f64::NAN,
+                r => 100.0 + (r % 5) as f64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_observe_as_ticks_and_one_by_one_do() {
+        let (mut by_group, mut by_tick, mut one_by_one) = (bank(), bank(), bank());
+        let ids = ids(&mut by_group, 1100);
+        assert_eq!(ids, self::ids(&mut by_tick, 1100));
+        assert_eq!(ids, self::ids(&mut one_by_one, 1100));
+        let mut group = by_group.group(&ids).unwrap();
+        assert_eq!(group.len(), ids.len());
+        assert!(group.runs.len() > 2, "{:?}", group.runs.len());
+        let mut anomalies = 0;
+        for tick in 0..60 {
+            let values = tick_values(tick, ids.len());
+            let got = by_group
+                .observe_group(&mut group, at(tick), &values)
+                .unwrap();
+            assert_eq!(got, by_tick.observe_tick(&ids, at(tick), &values).unwrap());
+            let mut expected = TickSummary::default();
+            for (position, (&id, &value)) in ids.iter().zip(&values).enumerate() {
+                match one_by_one.observe(id, at(tick), value) {
+                    Ok(detection) if detection == crate::detect::Detection::NOT_JUDGED => {}
+                    Ok(detection) => {
+                        expected.judged += 1;
+                        if detection.is_anomaly {
+                            expected.anomalies.push((position, detection));
+                        }
+                    }
+                    Err(_) => expected.rejected.push(position),
+                }
+            }
+            assert_eq!(got, expected, "tick {tick}");
+            anomalies += got.anomalies.len();
+        }
+        assert!(anomalies > 100, "{anomalies}");
+        assert_eq!(by_group.counters(), one_by_one.counters());
+        assert!(by_group.counters().rejected_values > 0);
+    }
+
+    #[test]
+    fn stale_ids_are_listed_after_an_eviction_and_foreign_groups_are_not_trusted() {
+        let mut bank = bank();
+        let ids = ids(&mut bank, 3);
+        let mut group = bank.group(&ids).unwrap();
+        // Only the first series keeps talking; the others are evicted.
+        bank.observe(ids[0], at(100), 1.0).unwrap();
+        assert_eq!(bank.evict_idle(at(100)), ids.len() - 1);
+        let summary = bank
+            .observe_group(&mut group, at(101), &vec![1.0; ids.len()])
+            .unwrap();
+        assert_eq!(summary.unknown, (1..ids.len()).collect::<Vec<_>>());
+        assert!(matches!(
+            bank.group(&ids),
+            Err(Error::UnknownSeries { id }) if id == ids[1]
+        ));
+        assert_eq!(
+            bank.observe_group(&mut group, at(102), &[1.0]),
+            Err(Error::LengthMismatch {
+                field: "values".into(),
+                expected: ids.len(),
+                got: 1
+            })
+        );
+        // Another bank with the same ids still checks them.
+        let mut other = self::bank();
+        let other_ids = self::ids(&mut other, 3);
+        let mut foreign = other.group(&other_ids).unwrap();
+        let summary = bank
+            .observe_group(&mut foreign, at(103), &vec![1.0; other_ids.len()])
+            .unwrap();
+        assert_eq!(summary.unknown.len(), ids.len() - 1);
+    }
+}
