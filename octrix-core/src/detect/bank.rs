@@ -307,9 +307,11 @@ impl DetectorBank {
 
     /// Judges every sample of `samples` against series `id`'s window, in
     /// order, learning each: the verdicts [`observe`](Self::observe) gives
-    /// one by one, with the series looked up once. `at` is when the batch
-    /// was sampled (the series' last sign of life). Rejected samples are
-    /// counted, listed in the result and skipped.
+    /// one by one (for long batches within `1e-9`, see
+    /// [`observe_many_into`](Self::observe_many_into)), with the series
+    /// looked up once. `at` is when the batch was sampled (the series' last
+    /// sign of life). Rejected samples are counted, listed in the result
+    /// and skipped.
     ///
     /// # Errors
     /// [`Error::UnknownSeries`] when `id` was evicted or is foreign; nothing

@@ -16,7 +16,11 @@
 //!
 //! A [`DetectorBank`] runs one [`WindowedZScore`] per series (metric name plus
 //! labels) for many series at once, creating them on first sample from
-//! per-metric configuration and evicting idle ones.
+//! per-metric configuration and evicting idle ones. Its fast paths: a
+//! [`SeriesGroup`] observes many series one sample each per tick without
+//! per-series lookups ([`DetectorBank::observe_group`]), and a long batch of
+//! one series is judged by a block kernel that sees all its values at once
+//! ([`DetectorBank::observe_many_into`]).
 //!
 //! ```
 //! use octrix_core::detect::{Detector, Direction, WindowedZScore, WindowedZScoreConfig};
