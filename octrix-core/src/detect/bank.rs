@@ -369,8 +369,7 @@ impl DetectorBank {
             .get_mut(id.pool as usize)
             .and_then(|pool| {
                 pool.observe_many_into(
-                    id.slot,
-                    id.generation,
+                    (id.slot, id.generation),
                     at.as_millisecond(),
                     samples,
                     z,

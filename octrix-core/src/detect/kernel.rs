@@ -115,8 +115,8 @@ impl Kernel<'_> {
         let sum = sums.suffix_sum[offset] + sums.prefix_sum[offset];
         let sum_sq = sums.suffix_sum_sq[offset] + sums.prefix_sum_sq[offset];
         let centred = (sum_sq - sum * sum * self.inverse_window).max(0.0);
-        // Written so that NaN would also count as cancellation.
-        let cancelled = !(sum_sq <= CANCELLATION_LIMIT * centred);
+        // Never NaN: accepted values keep every square finite.
+        let cancelled = sum_sq > CANCELLATION_LIMIT * centred;
         (
             centre + sum * self.inverse_window,
             centred * self.inverse_window,
@@ -150,14 +150,16 @@ impl Kernel<'_> {
             let denominator = distance + self.sensitivity * std_dev;
             let reciprocal = 1.0 / (std_dev * denominator);
             *z = deviation * (denominator * reciprocal);
-            special |= cancelled | !(variance > 0.0) | (z.abs() > self.sensitivity);
+            // `variance` is never negative (nor NaN): zero is the only
+            // non-positive case.
+            special |= cancelled | (variance <= 0.0) | (z.abs() > self.sensitivity);
         }
         if !special {
             return;
         }
         for (offset, (z, &value)) in z.iter_mut().zip(values).enumerate() {
             let (mut mean, mut variance, cancelled) = self.moments(centre, &sums, offset);
-            if !(cancelled || !(variance > 0.0) || z.abs() > self.sensitivity) {
+            if !(cancelled || variance <= 0.0 || z.abs() > self.sensitivity) {
                 continue;
             }
             let position = block_start + offset;

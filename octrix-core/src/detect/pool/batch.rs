@@ -25,8 +25,7 @@ impl Pool {
     /// periodic recompute and the samples after it are replayed.
     pub(crate) fn observe_many_into(
         &mut self,
-        slot: u32,
-        generation: u32,
+        (slot, generation): (u32, u32),
         at_ms: i64,
         samples: &[f64],
         z: &mut [f64],

@@ -2,7 +2,7 @@
 
 use super::{Pool, Ring};
 use crate::detect::zscore::{VerdictInputs, judge};
-use crate::detect::{MAX_ABS_VALUE, TickSummary};
+use crate::detect::{TickSummary, check_value};
 
 impl Pool {
     /// Observes `value` for series (`slot`, `generation`) as
@@ -86,8 +86,7 @@ impl Pool {
                 if at_ms > state.last_seen_ms {
                     state.last_seen_ms = at_ms;
                 }
-                // NaN fails the comparison too.
-                if !(value.abs() <= MAX_ABS_VALUE) {
+                if check_value(value).is_err() {
                     out.rejected.push(position);
                     continue;
                 }
