@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use octrix_core::detect::{
-    Detection, Detector, DetectorBank, DetectorBankConfig, Direction, SeriesId, WindowedZScore,
-    WindowedZScoreConfig,
+    BatchDetections, Detection, Detector, DetectorBank, DetectorBankConfig, Direction, SeriesId,
+    WindowedZScore, WindowedZScoreConfig,
 };
 use octrix_core::labels::from_pairs;
 use octrix_core::time::SignedDuration;
@@ -368,6 +368,35 @@ fn bank_tick_100k(c: &mut Criterion) {
             (anomalies, checksum)
         })
     });
+    group.bench_function("detector_bank_tick", |b| {
+        b.iter(|| {
+            let (tick, at) = next_tick();
+            let summary = bank
+                .observe_tick(&ids, at, &inputs[tick % TICKS_OF_INPUT])
+                .expect("as many values as ids");
+            let checksum: f64 = summary
+                .anomalies
+                .iter()
+                .map(|(_, detection)| detection.score + detection.confidence)
+                .sum();
+            (summary.judged, summary.anomalies.len(), checksum)
+        })
+    });
+    let mut series_group = bank.group(&ids).unwrap();
+    group.bench_function("detector_bank_group", |b| {
+        b.iter(|| {
+            let (tick, at) = next_tick();
+            let summary = bank
+                .observe_group(&mut series_group, at, &inputs[tick % TICKS_OF_INPUT])
+                .expect("as many values as series");
+            let checksum: f64 = summary
+                .anomalies
+                .iter()
+                .map(|(_, detection)| detection.score + detection.confidence)
+                .sum();
+            (summary.judged, summary.anomalies.len(), checksum)
+        })
+    });
     group.bench_function("detector_bank_by_labels", |b| {
         b.iter(|| {
             let (tick, at) = next_tick();
@@ -408,11 +437,52 @@ fn bank_tick_100k(c: &mut Criterion) {
     group.finish();
 }
 
+/// One series of a million samples at once: the bank's batch path (block
+/// kernel, one and two threads) next to the one-by-one detector and the
+/// reference loop.
+fn batch_one_series_1m(c: &mut Criterion) {
+    const SAMPLES: usize = 1_000_000;
+    let samples = latency_series(SAMPLES);
+    let start = Timestamp::from_second(1_700_000_000).unwrap();
+    let mut group = c.benchmark_group("batch_one_series_1m");
+    group.throughput(Throughput::Elements(SAMPLES as u64));
+    group.sample_size(20);
+    let mut z = vec![0.0; SAMPLES];
+    for threads in [1, 2] {
+        group.bench_function(format!("bank_observe_many_into_{threads}_threads"), |b| {
+            let mut run = 0_usize;
+            b.iter(|| {
+                // A fresh series each time, as a first batch is.
+                let mut bank = DetectorBank::new(DetectorBankConfig::default()).unwrap();
+                run += 1;
+                let id = bank
+                    .resolve("latency_ms", &from_pairs([("run", run.to_string())]), start)
+                    .unwrap();
+                let summary = bank
+                    .observe_many_into(id, start, black_box(&samples), &mut z, threads)
+                    .unwrap();
+                (summary.anomalies.len(), z[SAMPLES - 1])
+            })
+        });
+    }
+    group.bench_function("windowed_zscore_one_by_one", |b| {
+        b.iter(|| {
+            let mut detector = WindowedZScore::new(&WindowedZScoreConfig::default()).unwrap();
+            let batch = BatchDetections::observe_all(&mut detector, black_box(&samples));
+            (batch.anomalies.len(), batch.z[SAMPLES - 1])
+        })
+    });
+    group.bench_function("reference_loop", |b| {
+        b.iter(|| ReferenceRing::new().run(black_box(&samples)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = zscore_single_series, bank_tick_100k
+    targets = zscore_single_series, bank_tick_100k, batch_one_series_1m
 }
 criterion_main!(benches);

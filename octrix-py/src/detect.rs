@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use octrix_core::Labels;
 use octrix_core::detect::{
     BatchDetections, Detection, Detector, DetectorBank, DetectorBankConfig, WindowedZScore,
@@ -91,50 +91,72 @@ impl PyDetection {
 /// The verdicts on a batch of samples: every sample's z-score, and the full
 /// detection of each anomalous one.
 #[pyclass(module = "octrix", name = "DetectionBatch", frozen)]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DetectionBatch {
-    inner: BatchDetections,
+    z: ZScores,
+    anomalies: Vec<(usize, Detection)>,
+    rejected: Vec<usize>,
+}
+
+/// Where a batch's z-scores live: the numpy array they were written into,
+/// or a vector when numpy is not loaded.
+#[derive(Debug)]
+enum ZScores {
+    Array(Py<PyArray1<f64>>),
+    Vec(Vec<f64>),
 }
 
 impl From<BatchDetections> for DetectionBatch {
     fn from(inner: BatchDetections) -> Self {
-        Self { inner }
+        Self {
+            z: ZScores::Vec(inner.z),
+            anomalies: inner.anomalies,
+            rejected: inner.rejected,
+        }
+    }
+}
+
+impl DetectionBatch {
+    /// Calls `read` with the z-scores.
+    fn with_z<T>(&self, py: Python<'_>, read: impl FnOnce(&[f64]) -> T) -> PyResult<T> {
+        match &self.z {
+            ZScores::Vec(z) => Ok(read(z)),
+            ZScores::Array(array) => {
+                let array = array.bind(py).try_readonly()?;
+                Ok(read(array.as_slice()?))
+            }
+        }
     }
 }
 
 #[pymethods]
 impl DetectionBatch {
-    fn __len__(&self) -> usize {
-        self.inner.z.len()
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with_z(py, <[f64]>::len)
     }
 
     /// How many samples were judged (warm-up and rejected ones aside).
     #[getter]
-    fn judged(&self) -> usize {
-        self.inner.judged()
+    fn judged(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with_z(py, |z| z.iter().filter(|z| !z.is_nan()).count())
     }
 
     /// How many samples were anomalous.
     #[getter]
     fn anomaly_count(&self) -> usize {
-        self.inner.anomalies.len()
+        self.anomalies.len()
     }
 
     /// Positions of the anomalous samples, ascending.
     #[getter]
     fn anomaly_indices(&self) -> Vec<usize> {
-        self.inner
-            .anomalies
-            .iter()
-            .map(|(index, _)| *index)
-            .collect()
+        self.anomalies.iter().map(|(index, _)| *index).collect()
     }
 
     /// `(position, Detection)` of every anomalous sample, ascending.
     #[getter]
     fn anomalies(&self) -> Vec<(usize, PyDetection)> {
-        self.inner
-            .anomalies
+        self.anomalies
             .iter()
             .map(|&(index, detection)| (index, detection.into()))
             .collect()
@@ -143,30 +165,36 @@ impl DetectionBatch {
     /// Positions of the samples rejected as NaN, infinite or out of range.
     #[getter]
     fn rejected(&self) -> Vec<usize> {
-        self.inner.rejected.clone()
+        self.rejected.clone()
     }
 
-    /// Every sample's z-score as a new numpy float64 array (NaN where not
-    /// judged or rejected). Needs numpy.
+    /// Every sample's z-score as a numpy float64 array (NaN where not
+    /// judged or rejected). For `DetectorBank.observe_many` this is the
+    /// buffer the core wrote the z-scores into, handed to numpy without a
+    /// copy (every call returns the same array); otherwise a new array.
+    /// Needs numpy.
     fn z_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         // Import numpy first so that its absence is an ImportError.
         py.import("numpy")?;
-        Ok(PyArray1::from_slice(py, &self.inner.z))
+        match &self.z {
+            ZScores::Array(array) => Ok(array.bind(py).clone()),
+            ZScores::Vec(z) => Ok(PyArray1::from_slice(py, z)),
+        }
     }
 
     /// Every sample's z-score as a list of floats (NaN where not judged or
     /// rejected).
-    fn z_list(&self) -> Vec<f64> {
-        self.inner.z.clone()
+    fn z_list(&self, py: Python<'_>) -> PyResult<Vec<f64>> {
+        self.with_z(py, <[f64]>::to_vec)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
             "DetectionBatch(samples={}, anomalies={}, rejected={})",
-            self.inner.z.len(),
-            self.inner.anomalies.len(),
-            self.inner.rejected.len()
-        )
+            self.__len__(py)?,
+            self.anomalies.len(),
+            self.rejected.len()
+        ))
     }
 }
 
@@ -188,17 +216,22 @@ impl Samples<'_> {
     }
 }
 
+/// Whether numpy was imported (the bindings never import it themselves).
+fn numpy_loaded(py: Python<'_>) -> bool {
+    py.import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|modules| modules.contains("numpy"))
+        .unwrap_or(false)
+}
+
 /// Reads `values`: a contiguous 1-D numpy float64 array without copying;
 /// any other float64 buffer (`array.array('d')`, a memoryview) with one
 /// copy; else any sequence of numbers.
 fn samples<'py>(values: &Bound<'py, PyAny>) -> Result<Samples<'py>, Error> {
     let py = values.py();
-    let numpy_loaded = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|modules| modules.contains("numpy"))
-        .unwrap_or(false);
-    if numpy_loaded && let Ok(array) = values.cast::<PyArray1<f64>>() {
+    if numpy_loaded(py)
+        && let Ok(array) = values.cast::<PyArray1<f64>>()
+    {
         let array = array
             .try_readonly()
             .map_err(|error| Error::input("values", error.to_string()))?;
@@ -392,7 +425,11 @@ impl PyDetectorBank {
     /// Judges every sample of `values` for one series, in order, with the
     /// GIL released. `values` is a list, a numpy float64 array (read in
     /// place) or any float64 buffer; `at` is when the batch was sampled.
-    #[pyo3(signature = (metric, labels, values, at = None))]
+    /// Long batches are judged by the core's block kernel on up to
+    /// `threads` threads (default: the machine's cores); the z-scores are
+    /// written into the buffer that becomes, without a copy, the numpy
+    /// array `z_scores()` returns.
+    #[pyo3(signature = (metric, labels, values, at = None, threads = None))]
     fn observe_many(
         &mut self,
         py: Python<'_>,
@@ -400,17 +437,35 @@ impl PyDetectorBank {
         labels: BTreeMap<String, String>,
         values: &Bound<'_, PyAny>,
         at: Option<&Bound<'_, PyAny>>,
+        threads: Option<usize>,
     ) -> Result<DetectionBatch, Error> {
         let at = convert::timestamp_or_now(at, "at")?;
+        let threads = match threads {
+            Some(0) => return Err(Error::input("threads", "must be at least 1, got 0")),
+            Some(threads) => threads,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
         let samples = samples(values)?;
         let slice = samples.as_slice()?;
         let bank = &mut self.inner;
         let labels: Labels = labels;
-        let batch = py.detach(|| {
+        // Zeroed pages from the allocator, no memset; handed to numpy
+        // without a copy.
+        let mut z = vec![0.0; slice.len()];
+        let summary = py.detach(|| {
             let id = bank.resolve(metric, &labels, at)?;
-            bank.observe_many(id, at, slice)
+            bank.observe_many_into(id, at, slice, &mut z, threads)
         })?;
-        Ok(batch.into())
+        let z = if numpy_loaded(py) {
+            ZScores::Array(z.into_pyarray(py).unbind())
+        } else {
+            ZScores::Vec(z)
+        };
+        Ok(DetectionBatch {
+            z,
+            anomalies: summary.anomalies,
+            rejected: summary.rejected,
+        })
     }
 
     /// Whether the bank holds series `metric{labels}`.

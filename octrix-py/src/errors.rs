@@ -341,6 +341,10 @@ fn raised(error: Error) -> Raised {
                         .with("series", Str(series))
                 }
                 detect::Error::UnknownSeries { .. } => Raised::new(Kind::UnknownSeries, text),
+                detect::Error::LengthMismatch { field, .. } => {
+                    let message = text.clone();
+                    field_error(Kind::Validation, field, message, text)
+                }
                 // `detect::Error` is non-exhaustive: a kind added later is
                 // still an OctrixError with the core's message.
                 _ => Raised::new(Kind::Validation, text).with("field", OptStr(None)),

@@ -225,3 +225,36 @@ def test_naive_datetimes_are_refused_with_the_argument_name() -> None:
     assert caught.value.field == "at"
     with pytest.raises(octrix.ValidationError, match="timezone-aware"):
         bank.evict_idle(now="yesterday")  # type: ignore[arg-type]
+
+
+def test_long_bank_batches_agree_with_one_by_one_observation() -> None:
+    # Long enough for the core's block kernel, at an offset where naive
+    # sums fail, with a flat stretch, a spike and rejected samples.
+    values = np.random.default_rng(5).normal(1e9, 1.0, 50_000)
+    values[10_000:10_100] = 1e9
+    values[20_000] += 50.0
+    values[[30_000, 30_001]] = [math.nan, math.inf]
+    bank = octrix.DetectorBank()
+    batch = bank.observe_many("m", {}, values, at=T0, threads=2)
+    one_by_one = octrix.WindowedZScore()
+    expected = []
+    for value in values:
+        try:
+            expected.append(one_by_one.observe(value))
+        except octrix.RejectedSampleError:
+            expected.append(None)
+    z = batch.z_scores()
+    assert z is batch.z_scores()  # the array written by the core, no copy
+    want = np.array([d.z if d is not None and d.judged else math.nan for d in expected])
+    np.testing.assert_allclose(z, want, rtol=1e-9, atol=0.0)
+    assert batch.anomaly_indices == [i for i, d in enumerate(expected) if d and d.is_anomaly]
+    assert 20_000 in batch.anomaly_indices
+    assert batch.rejected == [30_000, 30_001]
+    assert (z[10_020:10_100] == 0.0).all()  # flat windows: exactly zero variance
+    assert bank.counters["rejected_values"] == 2
+    # The series continues exactly as the one-by-one detector does.
+    for value in (1e9 + 0.5, 1e9 - 2.0, 1e9 + 9.0):
+        assert bank.observe("m", {}, value, at=T0) == one_by_one.observe(value)
+    with pytest.raises(octrix.ValidationError) as caught:
+        bank.observe_many("m", {}, values, at=T0, threads=0)
+    assert caught.value.field == "threads"

@@ -5,9 +5,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod group;
+
+pub use group::SeriesGroup;
+
 use super::pool::Pool;
 use super::series_key::{SeriesKey, render_into};
-use super::{BatchDetections, Detection, Error, WindowedZScoreConfig, check_value};
+use super::{
+    BatchDetections, BatchSummary, Detection, Error, TickSummary, WindowedZScoreConfig, check_value,
+};
 use crate::Labels;
 use crate::time::{SignedDuration, Timestamp};
 
@@ -180,6 +186,9 @@ pub struct DetectorBank {
     /// Reused to render keys for lookups without allocating.
     key_buffer: String,
     counters: BankCounters,
+    /// Unique among the process's banks, so that a [`SeriesGroup`] is only
+    /// trusted by the bank that checked it.
+    identity: u64,
 }
 
 impl DetectorBank {
@@ -211,6 +220,7 @@ impl DetectorBank {
             pool_of_metric,
             key_buffer: String::new(),
             counters: BankCounters::default(),
+            identity: group::next_bank_identity(),
         })
     }
 
@@ -297,9 +307,11 @@ impl DetectorBank {
 
     /// Judges every sample of `samples` against series `id`'s window, in
     /// order, learning each: the verdicts [`observe`](Self::observe) gives
-    /// one by one, with the series looked up once. `at` is when the batch
-    /// was sampled (the series' last sign of life). Rejected samples are
-    /// counted, listed in the result and skipped.
+    /// one by one (for long batches within `1e-9`, see
+    /// [`observe_many_into`](Self::observe_many_into)), with the series
+    /// looked up once. `at` is when the batch was sampled (the series' last
+    /// sign of life). Rejected samples are counted, listed in the result
+    /// and skipped.
     ///
     /// # Errors
     /// [`Error::UnknownSeries`] when `id` was evicted or is foreign; nothing
@@ -310,22 +322,107 @@ impl DetectorBank {
         at: Timestamp,
         samples: &[f64],
     ) -> Result<BatchDetections, Error> {
-        let mut batch = BatchDetections::default();
+        let mut z = vec![f64::NAN; samples.len()];
+        let summary = self.observe_many_into(id, at, samples, &mut z, 1)?;
+        Ok(BatchDetections {
+            z,
+            anomalies: summary.anomalies,
+            rejected: summary.rejected,
+        })
+    }
+
+    /// [`observe_many`](Self::observe_many) writing each sample's z-score
+    /// into `z` (NaN for samples not judged or rejected), for callers that
+    /// own the output buffer, on up to `threads` threads.
+    ///
+    /// Batches longer than two periodic recomputes of the series' window
+    /// (`2 × (max(window, 1024) + window)` samples) are judged by a block
+    /// kernel that sees the whole batch at once: the same anomalies and
+    /// rejections as one by one, z-scores within `1e-9` relative (both are
+    /// that close to an exact recompute), and afterwards the series' state
+    /// is exactly the one-by-one state. Shorter batches are observed one by
+    /// one. Threads run only for batches of more than 65,536 samples a
+    /// thread.
+    ///
+    /// # Errors
+    /// * [`Error::LengthMismatch`] naming `z` when it is not as long as
+    ///   `samples`; nothing is observed.
+    /// * [`Error::UnknownSeries`] when `id` was evicted or is foreign.
+    pub fn observe_many_into(
+        &mut self,
+        id: SeriesId,
+        at: Timestamp,
+        samples: &[f64],
+        z: &mut [f64],
+        threads: usize,
+    ) -> Result<BatchSummary, Error> {
+        if z.len() != samples.len() {
+            return Err(Error::LengthMismatch {
+                field: "z".into(),
+                expected: samples.len(),
+                got: z.len(),
+            });
+        }
+        let mut summary = BatchSummary::default();
         let rejected = self
             .pools
             .get_mut(id.pool as usize)
             .and_then(|pool| {
-                pool.observe_many(
-                    id.slot,
-                    id.generation,
+                pool.observe_many_into(
+                    (id.slot, id.generation),
                     at.as_millisecond(),
                     samples,
-                    &mut batch,
+                    z,
+                    threads,
+                    &mut summary,
                 )
             })
             .ok_or(Error::UnknownSeries { id })?;
         self.counters.rejected_values += rejected;
-        Ok(batch)
+        Ok(summary)
+    }
+
+    /// One tick of many series: `values[i]`, sampled at `at`, for series
+    /// `ids[i]`, each judged and learnt as [`observe`](Self::observe) does
+    /// (the same verdicts, bit for bit), with only the anomalies' full
+    /// verdicts kept. Ids resolved once and reused tick after tick skip all
+    /// key work; a stale id does not stop the tick: its position is listed
+    /// in [`TickSummary::unknown`].
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] naming `values` when it is not as long as
+    /// `ids`; nothing is observed.
+    pub fn observe_tick(
+        &mut self,
+        ids: &[SeriesId],
+        at: Timestamp,
+        values: &[f64],
+    ) -> Result<TickSummary, Error> {
+        if ids.len() != values.len() {
+            return Err(Error::LengthMismatch {
+                field: "values".into(),
+                expected: ids.len(),
+                got: values.len(),
+            });
+        }
+        let at_ms = at.as_millisecond();
+        let mut summary = TickSummary::default();
+        for (position, (&id, &value)) in ids.iter().zip(values).enumerate() {
+            if check_value(value).is_err() {
+                match self.reject(id, at_ms, value) {
+                    Error::UnknownSeries { .. } => summary.unknown.push(position),
+                    _ => summary.rejected.push(position),
+                }
+                continue;
+            }
+            let live = self.pools.get_mut(id.pool as usize).is_some_and(|pool| {
+                pool.observe_into(id.slot, id.generation, at_ms, value, position, &mut summary)
+            });
+            if !live {
+                summary.unknown.push(position);
+            }
+        }
+        Ok(summary)
     }
 
     /// Counts a value that cannot be judged; the series still counts as

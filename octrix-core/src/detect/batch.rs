@@ -1,4 +1,5 @@
-//! [`BatchDetections`]: the verdicts on a batch of samples of one series.
+//! [`BatchDetections`] and [`BatchSummary`]: the verdicts on a batch of
+//! samples of one series.
 
 use super::{Detection, Detector};
 
@@ -61,4 +62,33 @@ impl BatchDetections {
     pub fn judged(&self) -> usize {
         self.z.iter().filter(|z| !z.is_nan()).count()
     }
+}
+
+/// What a batch found besides its z-scores, which
+/// [`DetectorBank::observe_many_into`](super::DetectorBank::observe_many_into)
+/// writes into a buffer of the caller's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchSummary {
+    /// Position and verdict of every anomalous sample, ascending.
+    pub anomalies: Vec<(usize, Detection)>,
+    /// Positions of the samples rejected as NaN, infinite or out of range,
+    /// ascending.
+    pub rejected: Vec<usize>,
+}
+
+/// What a tick of many series (one sample each, through
+/// [`DetectorBank::observe_tick`](super::DetectorBank::observe_tick))
+/// found. Positions are indices into the tick's ids and values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TickSummary {
+    /// How many samples were judged (warm-up, rejected and unknown ones
+    /// aside).
+    pub judged: usize,
+    /// Position and verdict of every anomalous sample, ascending.
+    pub anomalies: Vec<(usize, Detection)>,
+    /// Positions of the samples rejected as NaN, infinite or out of range,
+    /// ascending (counted; their series still count as heard from).
+    pub rejected: Vec<usize>,
+    /// Positions whose series id was evicted or is foreign, ascending.
+    pub unknown: Vec<usize>,
 }

@@ -42,6 +42,17 @@ pub enum Error {
         series: String,
     },
 
+    /// Two inputs that go together differ in length.
+    #[error("length mismatch: `{field}` holds {got} items, expected {expected}")]
+    LengthMismatch {
+        /// The argument of the wrong length.
+        field: String,
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        got: usize,
+    },
+
     /// A [`SeriesId`] that the bank does not know: its series was evicted,
     /// or it comes from another bank.
     #[error("unknown series: id {id} was evicted or belongs to another bank")]

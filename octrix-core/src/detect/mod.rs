@@ -16,7 +16,11 @@
 //!
 //! A [`DetectorBank`] runs one [`WindowedZScore`] per series (metric name plus
 //! labels) for many series at once, creating them on first sample from
-//! per-metric configuration and evicting idle ones.
+//! per-metric configuration and evicting idle ones. Its fast paths: a
+//! [`SeriesGroup`] observes many series one sample each per tick without
+//! per-series lookups ([`DetectorBank::observe_group`]), and a long batch of
+//! one series is judged by a block kernel that sees all its values at once
+//! ([`DetectorBank::observe_many_into`]).
 //!
 //! ```
 //! use octrix_core::detect::{Detector, Direction, WindowedZScore, WindowedZScoreConfig};
@@ -61,6 +65,7 @@ mod bank;
 mod batch;
 mod error;
 mod gaussian;
+mod kernel;
 mod pool;
 mod rolling;
 mod series_key;
@@ -68,8 +73,8 @@ mod zscore;
 
 use serde::{Deserialize, Serialize};
 
-pub use bank::{BankCounters, DetectorBank, DetectorBankConfig, SeriesId};
-pub use batch::BatchDetections;
+pub use bank::{BankCounters, DetectorBank, DetectorBankConfig, SeriesGroup, SeriesId};
+pub use batch::{BatchDetections, BatchSummary, TickSummary};
 pub use error::Error;
 pub use gaussian::{WindowedGaussian, WindowedGaussianConfig};
 pub use rolling::RollingStats;

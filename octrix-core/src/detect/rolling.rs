@@ -15,7 +15,9 @@
 //! * cancellation: the largest `S2` since the last recompute exceeds
 //!   [`CANCELLATION_LIMIT`] times the current centred sum of squares (a spike
 //!   left the window, the level moved away from `r`, or the window went flat);
-//! * age: [`recompute_period`] updates since the last recompute.
+//! * age: every [`recompute_period`] updates (counted from the start, not
+//!   from the last cancellation recompute, so that these recomputes fall at
+//!   positions that do not depend on the data).
 //!
 //! Between recomputes the relative error of the variance is therefore bounded
 //! by roughly `2 · period · CANCELLATION_LIMIT · ε` (`≈ 2e-10` at window 6400,
@@ -173,6 +175,8 @@ pub struct RollingStats {
     // u16 positions keep the struct at 64 bytes (MAX_WINDOW is 65,535).
     head: u16,
     len: u16,
+    /// Updates since the last periodic recompute (cancellation recomputes
+    /// leave it alone).
     updates_since_recompute: u16,
 }
 
@@ -301,9 +305,16 @@ impl RollingStats {
 
     /// Recomputes the sums exactly from the window.
     #[cold]
+    #[inline(never)]
     fn recompute(&mut self) {
         self.sums = self.exact_sums();
-        self.updates_since_recompute = 0;
+        // Only the periodic recompute restarts the count, so periodic
+        // recomputes fall every `period` updates whatever the data: the
+        // state is then a function of the last `period + window` values,
+        // which lets a batch rebuild it exactly (see `Pool::observe_many_into`).
+        if u32::from(self.updates_since_recompute) >= recompute_period(self.values.len() as u32) {
+            self.updates_since_recompute = 0;
+        }
     }
 
     /// The sums recomputed from the window.

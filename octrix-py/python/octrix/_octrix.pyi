@@ -169,7 +169,11 @@ class DetectionBatch:
     def rejected(self) -> list[int]:
         """Positions of the samples rejected as NaN, infinite or out of range."""
     def z_scores(self) -> numpy.typing.NDArray[numpy.float64]:
-        """Every sample's z-score as a new numpy array (NaN where not judged)."""
+        """Every sample's z-score as a numpy array (NaN where not judged).
+
+        For ``DetectorBank.observe_many`` the array the z-scores were written
+        into (every call returns the same array); otherwise a new array.
+        """
     def z_list(self) -> list[float]:
         """Every sample's z-score as a list (NaN where not judged or rejected)."""
 
@@ -230,8 +234,14 @@ class DetectorBank:
         labels: Mapping[str, str],
         values: _Samples,
         at: datetime | None = None,
+        threads: int | None = None,
     ) -> DetectionBatch:
-        """Judges every sample of ``values`` for one series, GIL released."""
+        """Judges every sample of ``values`` for one series, GIL released.
+
+        Long batches run the core's block kernel on up to ``threads`` threads
+        (default: the machine's cores), writing z-scores straight into the
+        array ``z_scores()`` returns.
+        """
     def contains(self, metric: str, labels: Mapping[str, str]) -> bool:
         """Whether the bank holds series ``metric{labels}``."""
     def evict_idle(self, now: datetime | None = None) -> int:

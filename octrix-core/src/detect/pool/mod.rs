@@ -9,9 +9,12 @@
 //! moved or resized: growth allocates a new chunk and wastes at most one
 //! partly used chunk per configuration.
 
+mod batch;
+mod tick;
+
 use super::rolling::{ShiftedSums, recompute_period};
 use super::zscore::{VerdictInputs, judge};
-use super::{BatchDetections, Detection, WindowedZScoreConfig, check_value};
+use super::{Detection, WindowedZScoreConfig};
 
 /// Values per chunk the lane count aims for: 1024 lanes at window 20.
 const TARGET_CHUNK_VALUES: usize = 20 * 1024;
@@ -216,78 +219,6 @@ impl Pool {
         Some(detection)
     }
 
-    /// Judges and learns every sample of `samples`, in order, for series
-    /// (`slot`, `generation`) at `at_ms`, with the steps of
-    /// [`observe`](Self::observe) (so the same results, bit for bit) and
-    /// the series looked up once. Non-finite and out-of-range samples are
-    /// recorded as rejected and skipped. Returns how many were rejected,
-    /// `None` if the series is not live.
-    pub(crate) fn observe_many(
-        &mut self,
-        slot: u32,
-        generation: u32,
-        at_ms: i64,
-        samples: &[f64],
-        out: &mut BatchDetections,
-    ) -> Option<u64> {
-        let (chunk, lane) = self.locate(slot);
-        let ring = Ring {
-            lanes: self.lanes(),
-            lane,
-        };
-        let params = &self.params;
-        let chunk = self.chunks.get_mut(chunk)?;
-        let state = chunk.states.get_mut(lane)?;
-        if state.generation != generation {
-            return None;
-        }
-        if at_ms > state.last_seen_ms {
-            state.last_seen_ms = at_ms;
-        }
-        // Local vectors: the loop's pushes then stay in registers instead of
-        // going through `out`, which the compiler cannot tell apart from the
-        // ring it writes.
-        let mut z = std::mem::take(&mut out.z);
-        let mut anomalies = std::mem::take(&mut out.anomalies);
-        let mut rejected_at = std::mem::take(&mut out.rejected);
-        z.reserve(samples.len());
-        let mut rejected = 0;
-        for (index, &value) in samples.iter().enumerate() {
-            if check_value(value).is_err() {
-                z.push(f64::NAN);
-                rejected_at.push(index);
-                rejected += 1;
-                continue;
-            }
-            if state.len < params.min_samples {
-                warm_up(state, &mut chunk.values, ring, value, params);
-                z.push(f64::NAN);
-                continue;
-            }
-            let inverse_len = params.inverse_len(state.len);
-            let centred = recompute_if_due(state, &chunk.values, ring, params);
-            let detection = judge(&VerdictInputs {
-                value,
-                mean: state.sums.mean(inverse_len),
-                variance: centred * inverse_len,
-                sensitivity: params.sensitivity,
-            });
-            // Only anomalies keep their full verdict: a batch of a million
-            // samples holds a million z-scores, not a million detections.
-            z.push(detection.z);
-            if detection.is_anomaly {
-                anomalies.push((index, detection));
-            }
-            push_unchecked(state, &mut chunk.values, ring, value, params);
-        }
-        *out = BatchDetections {
-            z,
-            anomalies,
-            rejected: rejected_at,
-        };
-        Some(rejected)
-    }
-
     /// Bytes of storage held by this pool (rings and states of every chunk,
     /// used or not).
     pub(crate) fn allocated_bytes(&self) -> usize {
@@ -396,7 +327,7 @@ fn recompute_if_due(state: &mut SlotState, values: &[f64], ring: Ring, params: &
     if state.updates_since_recompute >= params.recompute_period
         || state.sums.needs_recompute(centred)
     {
-        recompute(state, values, ring);
+        recompute(state, values, ring, params);
         state.sums.centred_sum_sq(inverse_len)
     } else {
         centred
@@ -405,10 +336,14 @@ fn recompute_if_due(state: &mut SlotState, values: &[f64], ring: Ring, params: &
 
 /// Recomputes a series' sums exactly from its ring.
 #[cold]
-fn recompute(state: &mut SlotState, values: &[f64], ring: Ring) {
+fn recompute(state: &mut SlotState, values: &[f64], ring: Ring, params: &PoolParams) {
     let window = (0..state.len as usize).map(|position| values[position * ring.lanes + ring.lane]);
     state.sums = ShiftedSums::recompute(window);
-    state.updates_since_recompute = 0;
+    // As `RollingStats::recompute`: only the periodic recompute restarts
+    // the count, so periodic recomputes fall at data-independent positions.
+    if state.updates_since_recompute >= params.recompute_period {
+        state.updates_since_recompute = 0;
+    }
 }
 
 #[cfg(test)]

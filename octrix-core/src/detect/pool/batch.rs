@@ -1,0 +1,265 @@
+//! A batch of samples of one series: short batches one by one, long ones
+//! through the block kernel, with the series state rebuilt exactly.
+
+use super::{Pool, PoolParams, Ring, SlotState, push_unchecked, recompute_if_due, warm_up};
+use crate::detect::kernel::window_zscores;
+use crate::detect::zscore::{VerdictInputs, judge};
+use crate::detect::{BatchSummary, Detection, MAX_ABS_VALUE};
+
+/// Outputs below this many per thread are not worth a thread.
+const MIN_OUTPUTS_PER_THREAD: usize = 1 << 16;
+
+impl Pool {
+    /// Judges and learns every sample of `samples`, in order, for series
+    /// (`slot`, `generation`) at `at_ms`, writing each sample's z-score
+    /// into `z` (NaN when not judged or rejected) and the rest into `out`.
+    /// Returns how many samples were rejected, `None` if the series is not
+    /// live.
+    ///
+    /// Short batches take the steps of [`observe`](Self::observe), so the
+    /// same results bit for bit. Long ones (at least two periodic
+    /// recomputes long) are judged by the block kernel (see
+    /// `detect::kernel`) on up to `threads` threads: the same decisions,
+    /// z-scores within about `1e-9` relative. The series state afterwards is
+    /// exactly the one-by-one state: it is rebuilt at the batch's last
+    /// periodic recompute and the samples after it are replayed.
+    pub(crate) fn observe_many_into(
+        &mut self,
+        (slot, generation): (u32, u32),
+        at_ms: i64,
+        samples: &[f64],
+        z: &mut [f64],
+        threads: usize,
+        out: &mut BatchSummary,
+    ) -> Option<u64> {
+        debug_assert_eq!(samples.len(), z.len());
+        let (chunk, lane) = self.locate(slot);
+        let ring = Ring {
+            lanes: self.lanes(),
+            lane,
+        };
+        let params = &self.params;
+        let chunk = self.chunks.get_mut(chunk)?;
+        let state = chunk.states.get_mut(lane)?;
+        if state.generation != generation {
+            return None;
+        }
+        if at_ms > state.last_seen_ms {
+            state.last_seen_ms = at_ms;
+        }
+        let mut series = Series {
+            state,
+            values: &mut chunk.values,
+            ring,
+            params,
+        };
+        // One vectorisable pass decides whether any sample is rejected.
+        if samples.iter().all(|value| value.abs() <= MAX_ABS_VALUE) {
+            series.observe_valid(samples, z, threads, &mut out.anomalies);
+            return Some(0);
+        }
+        let mut valid = Vec::with_capacity(samples.len());
+        let mut positions = Vec::with_capacity(samples.len());
+        for (index, (&value, z)) in samples.iter().zip(z.iter_mut()).enumerate() {
+            // NaN fails the comparison too.
+            if value.abs() <= MAX_ABS_VALUE {
+                valid.push(value);
+                positions.push(index);
+            } else {
+                *z = f64::NAN;
+                out.rejected.push(index);
+            }
+        }
+        let mut valid_z = vec![f64::NAN; valid.len()];
+        let first_anomaly = out.anomalies.len();
+        series.observe_valid(&valid, &mut valid_z, threads, &mut out.anomalies);
+        for (&position, &z_value) in positions.iter().zip(&valid_z) {
+            z[position] = z_value;
+        }
+        for (index, _) in &mut out.anomalies[first_anomaly..] {
+            *index = positions[*index];
+        }
+        Some(out.rejected.len() as u64)
+    }
+}
+
+/// One series of a pool, borrowed for a batch.
+struct Series<'a> {
+    state: &'a mut SlotState,
+    values: &'a mut [f64],
+    ring: Ring,
+    params: &'a PoolParams,
+}
+
+impl Series<'_> {
+    fn window(&self) -> usize {
+        self.params.window as usize
+    }
+
+    /// The ring's `k`-th oldest value of a full ring.
+    fn oldest(&self, k: usize) -> f64 {
+        let position = (self.state.head as usize + k) % self.window();
+        self.values[position * self.ring.lanes + self.ring.lane]
+    }
+
+    /// Observes accepted samples (indices into `samples` in `anomalies`).
+    fn observe_valid(
+        &mut self,
+        samples: &[f64],
+        z: &mut [f64],
+        threads: usize,
+        anomalies: &mut Vec<(usize, Detection)>,
+    ) {
+        let window = self.window();
+        // Until the ring is full, one by one.
+        let filling = (window - self.state.len as usize).min(samples.len());
+        self.observe_one_by_one(&samples[..filling], &mut z[..filling], 0, anomalies);
+        let (samples, z) = (&samples[filling..], &mut z[filling..]);
+        let period = self.params.recompute_period as usize;
+        if samples.len() < 2 * (period + window) {
+            self.observe_one_by_one(samples, z, filling, anomalies);
+            return;
+        }
+        // Windows that start in the ring: judged over a copy of the ring
+        // followed by the first samples.
+        let mut head: Vec<f64> = (0..window).map(|k| self.oldest(k)).collect();
+        head.extend_from_slice(&samples[..window]);
+        let sensitivity = self.params.sensitivity;
+        window_zscores(
+            &head,
+            window,
+            sensitivity,
+            &mut z[..window],
+            anomalies,
+            filling,
+        );
+        judge_in_parallel(
+            samples,
+            window,
+            sensitivity,
+            &mut z[window..],
+            anomalies,
+            filling + window,
+            threads,
+        );
+        self.rebuild_state(&head[..window], samples);
+    }
+
+    /// The steps of `Pool::observe`, sample after sample; `index_offset` is
+    /// the position of `samples[0]` in the batch.
+    fn observe_one_by_one(
+        &mut self,
+        samples: &[f64],
+        z: &mut [f64],
+        index_offset: usize,
+        anomalies: &mut Vec<(usize, Detection)>,
+    ) {
+        let (state, params, ring) = (&mut *self.state, self.params, self.ring);
+        for (index, (&value, z)) in samples.iter().zip(z.iter_mut()).enumerate() {
+            if state.len < params.min_samples {
+                warm_up(state, self.values, ring, value, params);
+                *z = f64::NAN;
+                continue;
+            }
+            let inverse_len = params.inverse_len(state.len);
+            let centred = recompute_if_due(state, self.values, ring, params);
+            let detection = judge(&VerdictInputs {
+                value,
+                mean: state.sums.mean(inverse_len),
+                variance: centred * inverse_len,
+                sensitivity: params.sensitivity,
+            });
+            *z = detection.z;
+            if detection.is_anomaly {
+                anomalies.push((index + index_offset, detection));
+            }
+            push_unchecked(state, self.values, ring, value, params);
+        }
+    }
+
+    /// Leaves the state as observing `samples` one by one from the full
+    /// ring `history` (oldest first) would have: periodic recomputes fall
+    /// every `period` updates whatever the data, so the state after the
+    /// batch depends only on the window at the last one and the samples
+    /// after it. The ring is rewritten as of that recompute (physical
+    /// positions included, since the recompute sums in physical order) and
+    /// the rest is replayed.
+    fn rebuild_state(&mut self, history: &[f64], samples: &[f64]) {
+        let window = self.window();
+        let period = self.params.recompute_period as usize;
+        // The due-check before sample j sees a count of `updates + j` until
+        // it reaches the period, then the count restarts.
+        let first = period - self.state.updates_since_recompute as usize;
+        let last = first + (samples.len() - 1 - first) / period * period;
+        let value_at = |i: usize| {
+            if i < window {
+                history[i]
+            } else {
+                samples[i - window]
+            }
+        };
+        let head = (self.state.head as usize + last) % window;
+        for k in 0..window {
+            let position = (head + k) % window;
+            self.values[position * self.ring.lanes + self.ring.lane] = value_at(last + k);
+        }
+        self.state.head = head as u32;
+        self.state.updates_since_recompute = self.params.recompute_period;
+        let (state, params, ring) = (&mut *self.state, self.params, self.ring);
+        for &value in &samples[last..] {
+            recompute_if_due(state, self.values, ring, params);
+            push_unchecked(state, self.values, ring, value, params);
+        }
+    }
+}
+
+/// [`window_zscores`] of `data` split across up to `threads` threads.
+fn judge_in_parallel(
+    data: &[f64],
+    window: usize,
+    sensitivity: f64,
+    z: &mut [f64],
+    anomalies: &mut Vec<(usize, Detection)>,
+    index_offset: usize,
+    threads: usize,
+) {
+    let threads = threads.clamp(1, (z.len() / MIN_OUTPUTS_PER_THREAD).max(1));
+    if threads == 1 {
+        window_zscores(data, window, sensitivity, z, anomalies, index_offset);
+        return;
+    }
+    let part = z.len().div_ceil(threads);
+    let found: Vec<Vec<(usize, Detection)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = z
+            .chunks_mut(part)
+            .enumerate()
+            .map(|(index, z)| {
+                let start = index * part;
+                let data = &data[start..start + z.len() + window];
+                scope.spawn(move || {
+                    let mut found = Vec::new();
+                    window_zscores(
+                        data,
+                        window,
+                        sensitivity,
+                        z,
+                        &mut found,
+                        index_offset + start,
+                    );
+                    found
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for part in found {
+        anomalies.extend(part);
+    }
+}
