@@ -36,6 +36,7 @@
 mod events;
 mod observe;
 mod ports;
+mod series;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -340,6 +341,9 @@ pub struct Engine {
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
     anomalous_series: HashSet<crate::detect::SeriesId>,
+    /// Series ids of the samples' label sets, so that a series is resolved
+    /// once rather than on every sample.
+    series: series::SeriesIds,
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
@@ -352,6 +356,8 @@ pub struct Engine {
     last_raised: HashMap<(Category, String), Timestamp>,
     snapshot: ClusterSnapshot,
     pods: observe::PodIndex,
+    /// Reused to observe the snapshot's pods and nodes one by one.
+    observation_buffer: observe::ObservationBuffer,
     changed: HashSet<IncidentId>,
 }
 
@@ -390,11 +396,13 @@ impl Engine {
             pending: Vec::new(),
             history: VecDeque::new(),
             anomalous_series: HashSet::new(),
+            series: series::SeriesIds::default(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
             last_raised: HashMap::new(),
             snapshot: ClusterSnapshot::default(),
             pods: observe::PodIndex::default(),
+            observation_buffer: observe::ObservationBuffer::default(),
             changed: HashSet::new(),
         })
     }
@@ -791,23 +799,22 @@ impl Engine {
             at: Some(now),
             ..TickReport::default()
         };
-        let mut observations = self.detect(now, &mut report).await;
-        match self.ports.observer.snapshot().await {
-            Ok(snapshot) => {
-                observations.extend(observe::observations(&snapshot, now));
-                self.pods = observe::PodIndex::build(&snapshot);
-                self.snapshot = snapshot;
+        let anomalies = self.detect(now, &mut report).await;
+        let observed_cluster = match self.ports.observer.refresh(&mut self.snapshot).await {
+            Ok(()) => {
+                self.pods.rebuild(&self.snapshot);
+                true
             }
             Err(error) => {
                 report.errors.push(format!(
                     "cluster observer {}: {error}",
                     self.ports.observer.info().name
                 ));
+                false
             }
-        }
+        };
         self.run_chaos(now).await;
-        report.observations = observations.len();
-        let active_problems = self.classify(&observations, now, &mut report);
+        let active_problems = self.classify(&anomalies, observed_cluster, now, &mut report);
         self.resolve_vanished(now, &active_problems, &mut report);
         self.verify(now, &mut report).await;
         self.heal(now, &mut report).await;
@@ -852,13 +859,7 @@ impl Engine {
         let mut observations = Vec::new();
         for sample in &samples {
             // Rejected values and a full bank are counted by the bank.
-            let Ok(id) = self
-                .bank
-                .resolve(&sample.metric, &sample.labels, sample.timestamp)
-            else {
-                continue;
-            };
-            let Ok(detection) = self.bank.observe(id, sample.timestamp, sample.value) else {
+            let Ok((id, detection)) = self.series.observe(&mut self.bank, sample) else {
                 continue;
             };
             if detection.is_anomaly {
@@ -866,7 +867,7 @@ impl Engine {
                 self.anomalies
                     .push((sample.metric.clone(), (*sample.labels).clone()));
                 self.anomalous_series.insert(id);
-            } else if !self.anomalous_series.remove(&id) {
+            } else if self.anomalous_series.is_empty() || !self.anomalous_series.remove(&id) {
                 continue;
             }
             let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
@@ -893,49 +894,87 @@ impl Engine {
             }
             observations.push(observation);
         }
+        drop(samples);
+        self.series.forget_dropped();
         observations
     }
 
-    /// Classifies and updates incidents; returns the (category, workload)
-    /// pairs with a problem raised this tick.
+    /// Classifies `anomalies`, then (when this tick's snapshot was taken)
+    /// every pod and node of the snapshot, and updates incidents; returns the
+    /// (category, workload) pairs with a problem raised this tick.
     fn classify(
         &mut self,
-        observations: &[Observation],
+        anomalies: &[Observation],
+        observed_cluster: bool,
         now: Timestamp,
         report: &mut TickReport,
     ) -> HashSet<(Category, String)> {
         let mut active = HashSet::new();
-        for observation in observations {
-            for classification in self.classifier.observe(observation) {
-                if let Classification::Raised(signal) = &classification {
-                    let key = (
-                        signal.category,
-                        observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
-                    );
-                    self.last_raised.insert(key.clone(), now);
-                    active.insert(key);
-                }
-                let ingested = self.book.ingest(&classification, now);
-                match &ingested {
-                    Ingested::Opened(id) | Ingested::Reopened(id) => {
-                        report.opened += 1;
-                        self.link_to_chaos(id, now);
-                    }
-                    Ingested::AutoResolved(id) => {
-                        report.resolved += 1;
-                        self.settle_resolved(id, now);
-                    }
-                    _ => {}
-                }
-                if let Some(id) = ingested.incident_id()
-                    && !matches!(ingested, Ingested::Duplicate(_))
-                {
-                    self.changed.insert(id.clone());
-                }
-                self.publish_ingested(&ingested);
-            }
+        for observation in anomalies {
+            self.classify_one(observation, now, report, &mut active);
         }
+        report.observations = anomalies.len();
+        if !observed_cluster {
+            return active;
+        }
+        // Indexed loops: classifying needs `&mut self` while the snapshot
+        // is read, and it is not changed until the next tick.
+        let mut buffer = std::mem::take(&mut self.observation_buffer);
+        for index in 0..self.snapshot.pods.len() {
+            let count = buffer.load_pod(&self.snapshot.pods[index], now);
+            for reading in 0..count {
+                self.classify_one(buffer.observation(reading), now, report, &mut active);
+            }
+            report.observations += count;
+        }
+        for index in 0..self.snapshot.nodes.len() {
+            let count = buffer.load_node(&self.snapshot.nodes[index], now);
+            for reading in 0..count {
+                self.classify_one(buffer.observation(reading), now, report, &mut active);
+            }
+            report.observations += count;
+        }
+        self.observation_buffer = buffer;
         active
+    }
+
+    /// Classifies one observation and updates incidents; adds the
+    /// (category, workload) of a raised problem to `active`.
+    fn classify_one(
+        &mut self,
+        observation: &Observation,
+        now: Timestamp,
+        report: &mut TickReport,
+        active: &mut HashSet<(Category, String)>,
+    ) {
+        for classification in self.classifier.observe(observation) {
+            if let Classification::Raised(signal) = &classification {
+                let key = (
+                    signal.category,
+                    observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
+                );
+                self.last_raised.insert(key.clone(), now);
+                active.insert(key);
+            }
+            let ingested = self.book.ingest(&classification, now);
+            match &ingested {
+                Ingested::Opened(id) | Ingested::Reopened(id) => {
+                    report.opened += 1;
+                    self.link_to_chaos(id, now);
+                }
+                Ingested::AutoResolved(id) => {
+                    report.resolved += 1;
+                    self.settle_resolved(id, now);
+                }
+                _ => {}
+            }
+            if let Some(id) = ingested.incident_id()
+                && !matches!(ingested, Ingested::Duplicate(_))
+            {
+                self.changed.insert(id.clone());
+            }
+            self.publish_ingested(&ingested);
+        }
     }
 
     /// An incident resolved by its source while an action awaited

@@ -53,6 +53,7 @@
 
 mod config;
 mod fault;
+mod snapshot;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,7 +72,7 @@ use crate::metrics::{
     ClusterMetrics, MetricSource, NodeMetrics, PodMetrics, SeriesSample, ServiceMetrics,
     ServiceSelector, SourceError, SourceInfo, SourceKind,
 };
-use crate::{Clock, Timestamp, labels};
+use crate::{Clock, Timestamp};
 
 /// Errors of the simulator's own API (the ports use their own error types).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -192,14 +193,12 @@ impl MetricSource for SimCluster {
         let state = self.current();
         let mut samples = Vec::with_capacity(state.pods.len() * 5);
         for pod in state.pods.iter().filter(|p| p.node.is_some()) {
-            let Some(d) = pod.deployment.map(|d| &state.deployments[d]) else {
+            let (Some(d), Some(labels)) = (
+                pod.deployment.map(|d| &state.deployments[d]),
+                &pod.series_labels,
+            ) else {
                 continue;
             };
-            let labels = std::sync::Arc::new(labels::from_pairs([
-                ("namespace", pod.namespace.as_str()),
-                ("pod", pod.name.as_str()),
-                ("service", d.config.name.as_str()),
-            ]));
             for (metric, value) in [
                 (metric_names::POD_CPU_CORES, pod.cpu_cores),
                 (metric_names::POD_MEMORY_BYTES, pod.memory_bytes),
@@ -322,6 +321,11 @@ impl ClusterObserver for SimCluster {
 
     async fn snapshot(&self) -> Result<ClusterSnapshot, ClusterError> {
         Ok(self.current().snapshot())
+    }
+
+    async fn refresh(&self, snapshot: &mut ClusterSnapshot) -> Result<(), ClusterError> {
+        self.current().refresh(snapshot);
+        Ok(())
     }
 }
 
