@@ -268,3 +268,181 @@ pub(super) fn workload_of(
     }
     format!("{kind}/{namespace}/{name}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Labels;
+    use crate::cluster::{ContainerState, PodOwner, PodPhase};
+    use crate::labels::from_pairs;
+
+    fn container(name: &str, waiting: Option<&str>) -> ContainerState {
+        ContainerState {
+            name: name.into(),
+            ready: waiting.is_none(),
+            restart_count: 3,
+            waiting_reason: waiting.map(str::to_owned),
+            last_termination_reason: Some("OOMKilled".into()),
+            cpu_used_cores: 0.5,
+            cpu_limit_cores: Some(2.0),
+            memory_used_bytes: 300.0,
+            memory_limit_bytes: Some(400.0),
+        }
+    }
+
+    fn pod(name: &str, containers: Vec<ContainerState>) -> PodState {
+        PodState {
+            namespace: "shop".into(),
+            name: name.into(),
+            node: Some("worker-1".into()),
+            owner: PodOwner::Deployment("cart".into()),
+            phase: PodPhase::Running,
+            labels: from_pairs([("app", "cart")]),
+            containers,
+        }
+    }
+
+    fn node(name: &str) -> NodeState {
+        NodeState {
+            name: name.into(),
+            ready: ConditionStatus::True,
+            memory_pressure: ConditionStatus::True,
+            disk_pressure: ConditionStatus::False,
+            pid_pressure: ConditionStatus::False,
+            unschedulable: false,
+            cpu_allocatable_cores: 4.0,
+            memory_allocatable_bytes: 1000.0,
+            cpu_used_cores: 1.0,
+            memory_used_bytes: 0.0,
+            labels: Labels::new(),
+        }
+    }
+
+    fn read_all(buffer: &mut ObservationBuffer, count: usize) -> Vec<Observation> {
+        (0..count).map(|i| buffer.observation(i).clone()).collect()
+    }
+
+    #[test]
+    fn a_pod_gives_its_status_then_its_utilisation() {
+        let at = Timestamp::from_second(1_700_000_000).unwrap();
+        let mut buffer = ObservationBuffer::default();
+        let crashing = pod(
+            "cart-1",
+            vec![
+                container("cart", Some("CrashLoopBackOff")),
+                container("proxy", None),
+            ],
+        );
+        let count = buffer.load_pod(&crashing, at);
+        let resource = ResourceRef::pod("shop", "cart-1").on_node("worker-1");
+        let status = PodStatus {
+            phase: PodPhase::Running,
+            containers: vec![
+                ContainerStatus {
+                    ready: false,
+                    restart_count: 3,
+                    waiting_reason: Some(WaitingReason::CrashLoopBackOff),
+                    last_termination_reason: Some(TerminationReason::OomKilled),
+                    ..ContainerStatus::running("cart")
+                },
+                ContainerStatus {
+                    restart_count: 3,
+                    last_termination_reason: Some(TerminationReason::OomKilled),
+                    ..ContainerStatus::running("proxy")
+                },
+            ],
+        };
+        let expected: Vec<Observation> = [
+            Reading::Pod(status),
+            Reading::CpuUtilisation { ratio: 0.25 },
+            Reading::MemoryUtilisation { ratio: 0.75 },
+        ]
+        .into_iter()
+        .map(|reading| Observation::new(at, resource.clone(), reading).with_service("cart"))
+        .collect();
+        assert_eq!(read_all(&mut buffer, count), expected);
+    }
+
+    #[test]
+    fn reused_buffers_carry_nothing_over() {
+        let at = Timestamp::from_second(1_700_000_000).unwrap();
+        let mut buffer = ObservationBuffer::default();
+        let two = pod(
+            "cart-1",
+            vec![
+                container("cart", Some("CrashLoopBackOff")),
+                container("proxy", None),
+            ],
+        );
+        let count = buffer.load_pod(&two, at);
+        read_all(&mut buffer, count);
+
+        // A node after a pod: no namespace, service or pod node left behind.
+        let count = buffer.load_node(&node("worker-2"), at);
+        let conditions = NodeConditions {
+            memory_pressure: true,
+            ..NodeConditions::healthy()
+        };
+        assert_eq!(
+            read_all(&mut buffer, count),
+            vec![
+                Observation::new(at, ResourceRef::node("worker-2"), Reading::Node(conditions)),
+                Observation::new(
+                    at,
+                    ResourceRef::node("worker-2"),
+                    Reading::CpuUtilisation { ratio: 0.25 }
+                ),
+            ],
+            "memory use of zero is unknown, not reported"
+        );
+
+        // A pod with one unlimited container after one with two: no
+        // container and no utilisation left behind.
+        let mut bare = pod("cart-2", vec![container("cart", None)]);
+        bare.owner = PodOwner::None;
+        bare.node = None;
+        bare.containers[0].cpu_limit_cores = None;
+        bare.containers[0].memory_limit_bytes = None;
+        let count = buffer.load_pod(&bare, at);
+        let observations = read_all(&mut buffer, count);
+        assert_eq!(observations.len(), 1);
+        assert_eq!(observations[0].resource, ResourceRef::pod("shop", "cart-2"));
+        assert_eq!(observations[0].service, None);
+        let Reading::Pod(status) = &observations[0].reading else {
+            panic!("a pod status, got {:?}", observations[0].reading);
+        };
+        assert_eq!(status.containers.len(), 1);
+        assert_eq!(status.containers[0].waiting_reason, None);
+    }
+
+    #[test]
+    fn the_pod_index_finds_pods_by_name_and_the_later_of_duplicates() {
+        let mut snapshot = ClusterSnapshot {
+            pods: vec![
+                pod("cart-1", vec![]),
+                pod("cart-2", vec![]),
+                pod("cart-1", vec![container("second", None)]),
+            ],
+            ..ClusterSnapshot::default()
+        };
+        let mut index = PodIndex::default();
+        index.rebuild(&snapshot);
+        assert_eq!(
+            index.get(&snapshot, "shop", "cart-2").map(|p| &p.name),
+            Some(&"cart-2".into())
+        );
+        assert_eq!(
+            index
+                .get(&snapshot, "shop", "cart-1")
+                .map(|p| p.containers.len()),
+            Some(1)
+        );
+        assert!(index.get(&snapshot, "shop", "cart-3").is_none());
+        assert!(index.get(&snapshot, "other", "cart-2").is_none());
+
+        snapshot.pods.remove(1);
+        index.rebuild(&snapshot);
+        assert!(index.get(&snapshot, "shop", "cart-2").is_none());
+        assert!(index.get(&snapshot, "shop", "cart-1").is_some());
+    }
+}

@@ -83,3 +83,123 @@ impl SeriesIds {
         self.by_labels.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use crate::detect::DetectorBankConfig;
+    use crate::labels::from_pairs;
+    use crate::time::SignedDuration;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+    }
+
+    fn sample(metric: &str, labels: &Arc<Labels>, seconds: i64, value: f64) -> SeriesSample {
+        SeriesSample {
+            metric: metric.to_owned(),
+            labels: labels.clone(),
+            timestamp: at(seconds),
+            value,
+        }
+    }
+
+    fn bank() -> DetectorBank {
+        DetectorBank::new(DetectorBankConfig::default()).unwrap()
+    }
+
+    /// A calm series with a spike at the end.
+    fn values() -> Vec<f64> {
+        let mut values: Vec<f64> = (0..30).map(|i| 100.0 + f64::from(i % 3)).collect();
+        values.push(250.0);
+        values
+    }
+
+    #[test]
+    fn shared_labels_resolve_once_and_judge_as_the_bank_does() {
+        let labels = Arc::new(from_pairs([("namespace", "shop"), ("pod", "cart-1")]));
+        let (mut cached, mut reference) = (bank(), bank());
+        let mut ids = SeriesIds::default();
+        let mut anomalies = 0;
+        for (i, value) in values().into_iter().enumerate() {
+            let seconds = 15 * i as i64;
+            for metric in ["cpu", "memory"] {
+                let (id, detection) = ids
+                    .observe(&mut cached, &sample(metric, &labels, seconds, value))
+                    .unwrap();
+                let expected = reference
+                    .observe_series(metric, &labels, at(seconds), value)
+                    .unwrap();
+                assert_eq!(detection, expected);
+                assert_eq!(cached.find(metric, &labels), Some(id));
+                anomalies += usize::from(detection.is_anomaly);
+            }
+        }
+        assert_eq!(cached.counters().series_created, 2);
+        assert_eq!(ids.len(), 1);
+        assert_eq!(anomalies, 2, "the spike, on both metrics");
+    }
+
+    #[test]
+    fn fresh_labels_with_equal_content_reach_the_same_series() {
+        let mut bank = bank();
+        let mut ids = SeriesIds::default();
+        let labels = || Arc::new(from_pairs([("pod", "cart-1")]));
+        let (first, _) = ids
+            .observe(&mut bank, &sample("cpu", &labels(), 0, 1.0))
+            .unwrap();
+        // The first scrape's labels are dropped with it.
+        ids.forget_dropped();
+        assert_eq!(ids.len(), 0);
+        let (second, _) = ids
+            .observe(&mut bank, &sample("cpu", &labels(), 15, 1.0))
+            .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(bank.counters().series_created, 1);
+    }
+
+    #[test]
+    fn labels_still_held_by_the_source_stay_cached() {
+        let mut bank = bank();
+        let mut ids = SeriesIds::default();
+        let kept = Arc::new(from_pairs([("pod", "kept")]));
+        let dropped = Arc::new(from_pairs([("pod", "dropped")]));
+        ids.observe(&mut bank, &sample("cpu", &kept, 0, 1.0))
+            .unwrap();
+        ids.observe(&mut bank, &sample("cpu", &dropped, 0, 1.0))
+            .unwrap();
+        drop(dropped);
+        ids.forget_dropped();
+        assert_eq!(ids.len(), 1);
+    }
+
+    #[test]
+    fn an_id_gone_stale_is_resolved_again() {
+        let mut bank = bank();
+        let mut ids = SeriesIds::default();
+        let labels = Arc::new(from_pairs([("pod", "cart-1")]));
+        let (old, _) = ids
+            .observe(&mut bank, &sample("cpu", &labels, 0, 1.0))
+            .unwrap();
+        let idle = SignedDuration::from_mins(16).as_secs();
+        assert_eq!(bank.evict_idle(at(idle)), 1);
+        let (new, detection) = ids
+            .observe(&mut bank, &sample("cpu", &labels, idle, 2.0))
+            .unwrap();
+        assert_ne!(old, new);
+        assert_eq!(bank.find("cpu", &labels), Some(new));
+        assert!(!detection.is_anomaly);
+        assert_eq!(bank.counters().series_created, 2);
+    }
+
+    #[test]
+    fn rejected_values_are_reported_and_counted_once() {
+        let mut bank = bank();
+        let mut ids = SeriesIds::default();
+        let labels = Arc::new(from_pairs([("pod", "cart-1")]));
+        let rejected = ids.observe(&mut bank, &sample("cpu", &labels, 0, f64::NAN));
+        assert!(matches!(rejected, Err(Error::NonFiniteValue { .. })));
+        assert_eq!(bank.counters().rejected_values, 1);
+    }
+}
