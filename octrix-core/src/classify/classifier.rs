@@ -218,15 +218,20 @@ impl Classifier {
         // A pod that ran to completion has nothing wrong with it any more.
         let finished = status.phase == PodPhase::Succeeded;
         let key = StreakKeyRef::new(Category::PersistentRestarts, resource, None);
-        if !self.restarts.contains_key(&key) {
-            self.restarts
-                .insert(key.to_owned(), RestartHistory::default());
-        }
-        let restarts_in_window = self.restarts.get_mut(&key).expect("inserted above").record(
+        let (at, restarts, window) = (
             observation.at,
             status.total_restarts(),
             self.policy.restart_window,
         );
+        let restarts_in_window = match self.restarts.get_mut(&key) {
+            Some(history) => history.record(at, restarts, window),
+            None => {
+                let mut history = RestartHistory::default();
+                let in_window = history.record(at, restarts, window);
+                self.restarts.insert(key.to_owned(), history);
+                in_window
+            }
+        };
 
         let crashing = status.containers.iter().find(|container| {
             container

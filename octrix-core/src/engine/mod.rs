@@ -865,7 +865,7 @@ impl Engine {
             if detection.is_anomaly {
                 report.anomalies += 1;
                 self.anomalies
-                    .push((sample.metric.clone(), (*sample.labels).clone()));
+                    .push((sample.metric.to_string(), (*sample.labels).clone()));
                 self.anomalous_series.insert(id);
             } else if self.anomalous_series.is_empty() || !self.anomalous_series.remove(&id) {
                 continue;
@@ -881,7 +881,7 @@ impl Engine {
                 sample.timestamp,
                 resource,
                 Reading::Anomaly(AnomalyReading {
-                    metric: sample.metric.clone(),
+                    metric: sample.metric.to_string(),
                     labels: (*sample.labels).clone(),
                     value: sample.value,
                     score: detection.score,

@@ -25,6 +25,10 @@ struct Entry {
     /// Held so that the key (this `Arc`'s address) stays unique to it.
     labels: Arc<Labels>,
     ids: Vec<(Box<str>, SeriesId)>,
+    /// Where the next sample's metric is expected in `ids`: a source reports
+    /// an object's metrics in the same order every time, so this saves
+    /// comparing names.
+    next: usize,
 }
 
 /// [`SeriesId`]s by label-set identity and metric.
@@ -46,19 +50,29 @@ impl SeriesIds {
         let entry = self.by_labels.entry(address).or_insert_with(|| Entry {
             labels: sample.labels.clone(),
             ids: Vec::new(),
+            next: 0,
         });
-        let slot = match entry
+        let expected = entry
             .ids
-            .iter()
-            .position(|(metric, _)| **metric == *sample.metric)
-        {
+            .get(entry.next)
+            .is_some_and(|(metric, _)| **metric == *sample.metric);
+        let found = if expected {
+            Some(entry.next)
+        } else {
+            entry
+                .ids
+                .iter()
+                .position(|(metric, _)| **metric == *sample.metric)
+        };
+        let slot = match found {
             Some(slot) => slot,
             None => {
                 let id = bank.resolve(&sample.metric, &sample.labels, sample.timestamp)?;
-                entry.ids.push((sample.metric.as_str().into(), id));
+                entry.ids.push((sample.metric.as_ref().into(), id));
                 entry.ids.len() - 1
             }
         };
+        entry.next = (slot + 1) % entry.ids.len();
         let id = entry.ids[slot].1;
         match bank.observe(id, sample.timestamp, sample.value) {
             Err(Error::UnknownSeries { .. }) => {
@@ -98,7 +112,7 @@ mod tests {
 
     fn sample(metric: &str, labels: &Arc<Labels>, seconds: i64, value: f64) -> SeriesSample {
         SeriesSample {
-            metric: metric.to_owned(),
+            metric: metric.to_owned().into(),
             labels: labels.clone(),
             timestamp: at(seconds),
             value,

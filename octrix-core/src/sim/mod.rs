@@ -207,7 +207,7 @@ impl MetricSource for SimCluster {
                 (metric_names::POD_LATENCY_P99, d.latency_p99),
             ] {
                 samples.push(SeriesSample {
-                    metric: metric.to_owned(),
+                    metric: metric.into(),
                     labels: labels.clone(),
                     timestamp: state.now,
                     value,
