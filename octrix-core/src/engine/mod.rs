@@ -330,8 +330,9 @@ pub struct Engine {
     /// One budget for healing and chaos alike.
     budget: SafetyBudget,
     chaos: Option<ChaosController>,
-    /// Anomalies detected this tick, for chaos abort guards.
-    anomalies: Vec<(String, crate::Labels)>,
+    /// Anomalies detected this tick (metric and labels, shared with the
+    /// scrape), for chaos abort guards.
+    anomalies: Vec<(std::borrow::Cow<'static, str>, Arc<crate::Labels>)>,
     /// Silences created for each chaos run, expired when the run ends.
     silences: HashMap<RunId, Vec<String>>,
     /// Failures of the silencer since the last tick, reported by it.
@@ -714,8 +715,8 @@ impl Engine {
             return;
         };
         chaos.tick(&self.snapshot, &mut self.budget, now).await;
-        let guarded: Vec<(String, String)> = chaos
-            .active()
+        let active = chaos.active();
+        let guarded: Vec<(String, String)> = active
             .iter()
             .flat_map(|run| run.scenario.guards.iter())
             .filter_map(|guard| match &guard.signal {
@@ -728,12 +729,18 @@ impl Engine {
                 GuardSignal::Anomaly { .. } => None,
             })
             .collect();
-        let mut observations: Vec<GuardObservation> = self
-            .anomalies
+        // Guards only judge running runs: without one, the anomalies are
+        // not copied for them.
+        let judged = if active.is_empty() {
+            &[][..]
+        } else {
+            &self.anomalies[..]
+        };
+        let mut observations: Vec<GuardObservation> = judged
             .iter()
             .map(|(metric, labels)| GuardObservation::Anomaly {
-                metric: metric.clone(),
-                labels: labels.clone(),
+                metric: metric.to_string(),
+                labels: (**labels).clone(),
             })
             .collect();
         for (namespace, service) in guarded {
@@ -865,7 +872,7 @@ impl Engine {
             if detection.is_anomaly {
                 report.anomalies += 1;
                 self.anomalies
-                    .push((sample.metric.to_string(), (*sample.labels).clone()));
+                    .push((sample.metric.clone(), sample.labels.clone()));
                 self.anomalous_series.insert(id);
             } else if self.anomalous_series.is_empty() || !self.anomalous_series.remove(&id) {
                 continue;

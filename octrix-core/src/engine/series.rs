@@ -10,6 +10,7 @@
 //! A source that allocates fresh labels on every scrape simply misses, and
 //! its entries go as soon as it drops them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,7 +25,9 @@ use crate::metrics::SeriesSample;
 struct Entry {
     /// Held so that the key (this `Arc`'s address) stays unique to it.
     labels: Arc<Labels>,
-    ids: Vec<(Box<str>, SeriesId)>,
+    /// Metric names as the source gave them: a source's constant names are
+    /// borrowed, and compared without touching a copy of each.
+    ids: Vec<(Cow<'static, str>, SeriesId)>,
     /// Where the next sample's metric is expected in `ids`: a source reports
     /// an object's metrics in the same order every time, so this saves
     /// comparing names.
@@ -68,7 +71,7 @@ impl SeriesIds {
             Some(slot) => slot,
             None => {
                 let id = bank.resolve(&sample.metric, &sample.labels, sample.timestamp)?;
-                entry.ids.push((sample.metric.as_ref().into(), id));
+                entry.ids.push((sample.metric.clone(), id));
                 entry.ids.len() - 1
             }
         };
