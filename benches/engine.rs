@@ -11,10 +11,11 @@
 //! cargo bench -p octrix-benches --bench engine
 //! ```
 
+use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use octrix_core::detect::{DetectorBank, DetectorBankConfig, SeriesId};
 use octrix_core::engine::{Engine, EngineConfig, Ports};
 use octrix_core::metrics::MetricSource;
@@ -42,8 +43,13 @@ fn engine_tick(c: &mut Criterion) {
         clock.advance(SignedDuration::from_secs(15));
         runtime.block_on(engine.tick());
     }
-    let samples = runtime.block_on(engine.tick()).samples;
+    let report = runtime.block_on(engine.tick());
+    let samples = report.samples;
     assert_eq!(samples, 50_000, "5 metrics on each of 10,000 pods");
+    eprintln!(
+        "one tick with full windows: {} samples, {} anomalies, {} observations, {} incidents opened, {} actions",
+        report.samples, report.anomalies, report.observations, report.opened, report.actions
+    );
 
     let mut group = c.benchmark_group("engine_tick_1000_nodes_10000_pods");
     group.throughput(Throughput::Elements(samples as u64));

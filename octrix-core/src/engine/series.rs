@@ -37,7 +37,15 @@ struct Entry {
 /// [`SeriesId`]s by label-set identity and metric.
 #[derive(Debug, Default)]
 pub(super) struct SeriesIds {
-    by_labels: HashMap<usize, Entry, RandomState>,
+    /// Label-set address → position in `entries`.
+    index: HashMap<usize, usize, RandomState>,
+    /// In the order the label sets were first seen, which for a source that
+    /// keeps its objects in order is the order of its samples: the next
+    /// sample's entry is then the current one or the one after it, found
+    /// without hashing.
+    entries: Vec<Entry>,
+    /// The position of the last sample's entry.
+    last: Option<usize>,
 }
 
 impl SeriesIds {
@@ -49,12 +57,9 @@ impl SeriesIds {
         bank: &mut DetectorBank,
         sample: &SeriesSample,
     ) -> Result<(SeriesId, Detection), Error> {
-        let address = Arc::as_ptr(&sample.labels) as usize;
-        let entry = self.by_labels.entry(address).or_insert_with(|| Entry {
-            labels: sample.labels.clone(),
-            ids: Vec::new(),
-            next: 0,
-        });
+        let position = self.position_of(&sample.labels);
+        self.last = Some(position);
+        let entry = &mut self.entries[position];
         let expected = entry
             .ids
             .get(entry.next)
@@ -87,17 +92,50 @@ impl SeriesIds {
         }
     }
 
+    /// The position of the entry of `labels`, made if there is none.
+    fn position_of(&mut self, labels: &Arc<Labels>) -> usize {
+        let is = |entry: &Entry| Arc::ptr_eq(&entry.labels, labels);
+        if let Some(last) = self.last {
+            for position in [last, last + 1] {
+                if self.entries.get(position).is_some_and(is) {
+                    return position;
+                }
+            }
+        }
+        let entries = &mut self.entries;
+        *self
+            .index
+            .entry(Arc::as_ptr(labels) as usize)
+            .or_insert_with(|| {
+                entries.push(Entry {
+                    labels: labels.clone(),
+                    ids: Vec::new(),
+                    next: 0,
+                });
+                entries.len() - 1
+            })
+    }
+
     /// Forgets label sets that no one but the cache holds any more: no
     /// sample can carry them again. Call once the scrape is dropped.
     pub(super) fn forget_dropped(&mut self) {
-        self.by_labels
-            .retain(|_, entry| Arc::strong_count(&entry.labels) > 1);
+        self.last = None;
+        let dropped = |entry: &Entry| Arc::strong_count(&entry.labels) == 1;
+        if !self.entries.iter().any(dropped) {
+            return;
+        }
+        self.entries.retain(|entry| !dropped(entry));
+        self.index.clear();
+        for (position, entry) in self.entries.iter().enumerate() {
+            self.index
+                .insert(Arc::as_ptr(&entry.labels) as usize, position);
+        }
     }
 
     /// How many label sets are cached.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.by_labels.len()
+        self.entries.len()
     }
 }
 
@@ -156,6 +194,45 @@ mod tests {
         assert_eq!(cached.counters().series_created, 2);
         assert_eq!(ids.len(), 1);
         assert_eq!(anomalies, 2, "the spike, on both metrics");
+    }
+
+    #[test]
+    fn any_order_of_samples_finds_the_same_ids() {
+        let mut bank = bank();
+        let mut ids = SeriesIds::default();
+        let pods: Vec<Arc<Labels>> = (0..4)
+            .map(|i| Arc::new(from_pairs([("pod", format!("cart-{i}"))])))
+            .collect();
+        let mut scrape = |order: &[(usize, &'static str)], seconds| {
+            order
+                .iter()
+                .map(|&(pod, metric)| {
+                    let sample = sample(metric, &pods[pod], seconds, 1.0);
+                    let (id, _) = ids.observe(&mut bank, &sample).unwrap();
+                    ((pod, metric), id)
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let forward = [
+            (0, "cpu"),
+            (0, "memory"),
+            (1, "cpu"),
+            (1, "memory"),
+            (2, "cpu"),
+            (3, "cpu"),
+        ];
+        let first = scrape(&forward, 0);
+        let shuffled = [
+            (3, "cpu"),
+            (1, "memory"),
+            (0, "memory"),
+            (2, "cpu"),
+            (1, "cpu"),
+            (0, "cpu"),
+        ];
+        assert_eq!(scrape(&shuffled, 15), first);
+        assert_eq!(scrape(&forward, 30), first);
+        assert_eq!(bank.counters().series_created, 6);
     }
 
     #[test]
