@@ -161,6 +161,18 @@ pub trait MetricSource: Send + Sync {
     /// The latest sample of every series the engine watches.
     async fn scrape(&self) -> Result<Vec<SeriesSample>, SourceError>;
 
+    /// Replaces `samples` by a fresh [`scrape`](Self::scrape), reusing the
+    /// vector where the source can: the engine scrapes on every tick, and
+    /// allocating and freeing 50,000 samples' worth each time was a tenth of
+    /// a tick. On error `samples` is left empty.
+    ///
+    /// The default takes a fresh scrape.
+    async fn scrape_into(&self, samples: &mut Vec<SeriesSample>) -> Result<(), SourceError> {
+        samples.clear();
+        *samples = self.scrape().await?;
+        Ok(())
+    }
+
     /// Usage of every node.
     async fn node_metrics(&self) -> Result<Vec<NodeMetrics>, SourceError>;
 

@@ -345,6 +345,8 @@ pub struct Engine {
     /// Series ids of the samples' label sets, so that a series is resolved
     /// once rather than on every sample.
     series: series::SeriesIds,
+    /// The scrape's vector, empty between ticks.
+    samples: Vec<crate::metrics::SeriesSample>,
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
@@ -398,6 +400,7 @@ impl Engine {
             history: VecDeque::new(),
             anomalous_series: HashSet::new(),
             series: series::SeriesIds::default(),
+            samples: Vec::new(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
             last_raised: HashMap::new(),
@@ -836,8 +839,11 @@ impl Engine {
 
     async fn detect(&mut self, now: Timestamp, report: &mut TickReport) -> Vec<Observation> {
         let source = self.ports.metrics.info();
-        let samples = match self.ports.metrics.scrape().await {
-            Ok(samples) => {
+        // The scrape's vector is kept from tick to tick (emptied after
+        // use, so the samples' labels are not held).
+        let mut samples = std::mem::take(&mut self.samples);
+        match self.ports.metrics.scrape_into(&mut samples).await {
+            Ok(()) => {
                 self.ports
                     .events
                     .publish(EngineEvent::SourceStatus(SourceStatus {
@@ -846,7 +852,6 @@ impl Engine {
                         error: None,
                         at: now,
                     }));
-                samples
             }
             Err(error) => {
                 report.errors.push(error.to_string());
@@ -858,9 +863,11 @@ impl Engine {
                         error: Some(error.to_string()),
                         at: now,
                     }));
+                samples.clear();
+                self.samples = samples;
                 return Vec::new();
             }
-        };
+        }
         report.samples = samples.len();
         self.anomalies.clear();
         let mut observations = Vec::new();
@@ -901,7 +908,8 @@ impl Engine {
             }
             observations.push(observation);
         }
-        drop(samples);
+        samples.clear();
+        self.samples = samples;
         self.series.forget_dropped();
         observations
     }

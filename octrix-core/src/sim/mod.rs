@@ -190,8 +190,15 @@ impl MetricSource for SimCluster {
     }
 
     async fn scrape(&self) -> Result<Vec<SeriesSample>, SourceError> {
+        let mut samples = Vec::new();
+        self.scrape_into(&mut samples).await?;
+        Ok(samples)
+    }
+
+    async fn scrape_into(&self, samples: &mut Vec<SeriesSample>) -> Result<(), SourceError> {
         let state = self.current();
-        let mut samples = Vec::with_capacity(state.pods.len() * 5);
+        samples.clear();
+        samples.reserve(state.pods.len() * 5);
         for pod in state.pods.iter().filter(|p| p.node.is_some()) {
             let (Some(d), Some(labels)) = (
                 pod.deployment.map(|d| &state.deployments[d]),
@@ -214,7 +221,7 @@ impl MetricSource for SimCluster {
                 });
             }
         }
-        Ok(samples)
+        Ok(())
     }
 
     async fn node_metrics(&self) -> Result<Vec<NodeMetrics>, SourceError> {

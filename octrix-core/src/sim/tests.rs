@@ -666,3 +666,14 @@ async fn a_refreshed_snapshot_equals_a_fresh_one() {
     s.refresh(&mut foreign).await.unwrap();
     check(&foreign, "from another snapshot");
 }
+
+#[tokio::test]
+async fn scraping_into_a_used_vector_replaces_its_samples() {
+    let (clock, s) = sim(SimConfig::default());
+    let mut samples = s.scrape().await.unwrap();
+    samples.push(samples[0].clone());
+    clock.advance(minutes(1));
+    s.scrape_into(&mut samples).await.unwrap();
+    assert_eq!(samples, s.scrape().await.unwrap());
+    assert_eq!(samples.len(), 7 * 5);
+}
