@@ -630,7 +630,7 @@ impl MetricSource for PrometheusSource {
                     ),
                 })?;
                 samples.push(SeriesSample {
-                    metric: name.clone(),
+                    metric: name.clone().into(),
                     labels: std::sync::Arc::new(sample.metric),
                     timestamp,
                     value: sample.value.value,

@@ -1,5 +1,6 @@
 //! The [`Classifier`]: observations in, signals and clears out.
 
+use super::finding::{Description, Finding, Findings};
 use super::restarts::RestartHistory;
 use super::streak::{Grade, Measure, Streak};
 use super::{
@@ -64,66 +65,6 @@ impl hashbrown::Equivalent<StreakKey> for StreakKeyRef<'_> {
     }
 }
 
-/// What a sample says about one category on the observed resource, before
-/// the streak decides whether that is a signal.
-struct Finding {
-    category: Category,
-    measure: Measure,
-    metric: Option<String>,
-    /// Category details added to the signal's labels.
-    details: Vec<(String, String)>,
-    summary: Summary,
-}
-
-/// A finding's one-line summary. Utilisation readings arrive for every pod
-/// and node on every tick and are nearly all healthy, so their text is only
-/// written when the finding becomes a signal.
-enum Summary {
-    Text(String),
-    Utilisation { what: &'static str, ratio: f64 },
-}
-
-impl Summary {
-    fn render(self, resource: &ResourceRef) -> String {
-        match self {
-            Summary::Text(text) => text,
-            Summary::Utilisation { what, ratio } => {
-                format!("{what} utilisation of {resource} at {:.1}%", ratio * 100.0)
-            }
-        }
-    }
-}
-
-impl From<String> for Summary {
-    fn from(text: String) -> Self {
-        Summary::Text(text)
-    }
-}
-
-impl Finding {
-    fn new(category: Category, measure: Measure, summary: impl Into<Summary>) -> Self {
-        Self {
-            category,
-            measure,
-            metric: None,
-            details: Vec::new(),
-            summary: summary.into(),
-        }
-    }
-
-    fn detail(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.details.push((name.to_owned(), value.into()));
-        self
-    }
-
-    fn observed(&self) -> Option<f64> {
-        match self.measure {
-            Measure::Value(_, value) => Some(value),
-            Measure::Condition(..) => None,
-        }
-    }
-}
-
 /// Turns [`Observation`]s into [`Classification`]s under a
 /// [`SeverityPolicy`], keeping per-resource duration counters.
 ///
@@ -185,15 +126,15 @@ impl Classifier {
     pub fn observe(&mut self, observation: &Observation) -> Vec<Classification> {
         let findings = match &observation.reading {
             Reading::Pod(status) => self.judge_pod(observation, status),
-            Reading::Node(conditions) => self.judge_node(&observation.resource, conditions),
+            Reading::Node(conditions) => self.judge_node(conditions),
             Reading::CpuUtilisation { ratio } => self.judge_utilisation(Category::HighCpu, *ratio),
             Reading::MemoryUtilisation { ratio } => {
                 self.judge_utilisation(Category::HighMemory, *ratio)
             }
             Reading::RestartRate { per_hour } => {
-                self.judge_restart_rate(&observation.resource, *per_hour)
+                self.judge_restart_rate(*per_hour).into_iter().collect()
             }
-            Reading::Anomaly(anomaly) => self.judge_anomaly(&observation.resource, anomaly),
+            Reading::Anomaly(anomaly) => self.judge_anomaly(anomaly),
         };
         findings
             .into_iter()
@@ -213,11 +154,7 @@ impl Classifier {
 
     /// Grades `finding` in its streak and turns the grade into a result.
     fn track(&mut self, observation: &Observation, finding: Finding) -> Option<Classification> {
-        let key = StreakKeyRef::new(
-            finding.category,
-            &observation.resource,
-            finding.metric.as_deref(),
-        );
+        let key = StreakKeyRef::new(finding.category, &observation.resource, finding.metric);
         let grade = match self.streaks.get_mut(&key) {
             Some(streak) => streak.grade(&finding.measure),
             None => {
@@ -236,7 +173,7 @@ impl Classifier {
                     Classification::Cleared(Cleared {
                         category: finding.category,
                         resource: observation.resource.clone(),
-                        metric: finding.metric,
+                        metric: finding.metric.map(str::to_owned),
                         service: observation.service.clone(),
                         at: observation.at,
                     })
@@ -256,16 +193,17 @@ impl Classifier {
                 streak.last_seen = observation.at;
                 streak.raised = true;
                 let observed = finding.observed();
+                let (summary, details) = finding.description.render(&observation.resource);
                 let mut labels = observation.labels.clone();
-                labels.extend(finding.details);
+                labels.extend(details);
                 Some(Classification::Raised(Signal {
                     category: finding.category,
                     severity,
                     resource: observation.resource.clone(),
-                    metric: finding.metric,
+                    metric: finding.metric.map(str::to_owned),
                     service: observation.service.clone(),
                     labels,
-                    summary: finding.summary.render(&observation.resource),
+                    summary,
                     observed,
                     threshold,
                     since: streak.since,
@@ -275,20 +213,25 @@ impl Classifier {
         }
     }
 
-    fn judge_pod(&mut self, observation: &Observation, status: &PodStatus) -> Vec<Finding> {
+    fn judge_pod<'a>(&mut self, observation: &Observation, status: &'a PodStatus) -> Findings<'a> {
         let resource = &observation.resource;
         // A pod that ran to completion has nothing wrong with it any more.
         let finished = status.phase == PodPhase::Succeeded;
         let key = StreakKeyRef::new(Category::PersistentRestarts, resource, None);
-        if !self.restarts.contains_key(&key) {
-            self.restarts
-                .insert(key.to_owned(), RestartHistory::default());
-        }
-        let restarts_in_window = self.restarts.get_mut(&key).expect("inserted above").record(
+        let (at, restarts, window) = (
             observation.at,
             status.total_restarts(),
             self.policy.restart_window,
         );
+        let restarts_in_window = match self.restarts.get_mut(&key) {
+            Some(history) => history.record(at, restarts, window),
+            None => {
+                let mut history = RestartHistory::default();
+                let in_window = history.record(at, restarts, window);
+                self.restarts.insert(key.to_owned(), history);
+                in_window
+            }
+        };
 
         let crashing = status.containers.iter().find(|container| {
             container
@@ -301,30 +244,11 @@ impl Classifier {
             self.policy.pod_crash,
             !finished && (failed || crashing.is_some()),
         );
-        let crash = match crashing {
-            Some(container) => {
-                let reason = container
-                    .waiting_reason
-                    .as_ref()
-                    .map_or("", |reason| reason.as_str());
-                Finding::new(
-                    Category::PodCrash,
-                    crash_measure,
-                    format!(
-                        "{resource} is failing: container {} is in {reason} after {} restarts",
-                        container.name, container.restart_count
-                    ),
-                )
-                .detail("container", container.name.as_str())
-                .detail("reason", reason)
-            }
-            None => Finding::new(
-                Category::PodCrash,
-                crash_measure,
-                format!("{resource} is in phase Failed"),
-            )
-            .detail("reason", "Failed"),
-        };
+        let crash = Finding::new(
+            Category::PodCrash,
+            crash_measure,
+            crashing.map_or(Description::PhaseFailed, Description::Crashing),
+        );
 
         // The last termination reason lingers after a container recovers, so
         // an OOM kill counts only while the container is not ready or the pod
@@ -334,18 +258,11 @@ impl Classifier {
         });
         let oom_measure =
             Measure::Condition(self.policy.oom_killed, !finished && oom_killed.is_some());
-        let oom = match oom_killed {
-            Some(container) => Finding::new(
-                Category::OomKilled,
-                oom_measure,
-                format!(
-                    "container {} of {resource} was OOMKilled ({} restarts)",
-                    container.name, container.restart_count
-                ),
-            )
-            .detail("container", container.name.as_str()),
-            None => Finding::new(Category::OomKilled, oom_measure, String::new()),
-        };
+        let oom = Finding::new(
+            Category::OomKilled,
+            oom_measure,
+            oom_killed.map_or(Description::NoOomKill, Description::OomKilled),
+        );
 
         let window_hours = self.policy.restart_window.as_secs_f64() / 3600.0;
         let per_hour = if finished {
@@ -353,24 +270,26 @@ impl Classifier {
         } else {
             restarts_in_window as f64 / window_hours
         };
-        let mut findings = vec![crash, oom];
-        findings.extend(self.judge_restart_rate(resource, per_hour));
+        let mut findings = Findings::default();
+        findings.push(crash);
+        findings.push(oom);
+        findings.extend(self.judge_restart_rate(per_hour));
         findings
     }
 
-    fn judge_restart_rate(&mut self, resource: &ResourceRef, per_hour: f64) -> Vec<Finding> {
+    fn judge_restart_rate(&mut self, per_hour: f64) -> Option<Finding<'static>> {
         if !(per_hour >= 0.0 && per_hour.is_finite()) {
             self.rejected_readings += 1;
-            return Vec::new();
+            return None;
         }
-        vec![Finding::new(
+        Some(Finding::new(
             Category::PersistentRestarts,
             Measure::Value(self.policy.persistent_restarts, per_hour),
-            format!("{resource} is restarting {per_hour:.1} times per hour"),
-        )]
+            Description::RestartRate(per_hour),
+        ))
     }
 
-    fn judge_node(&self, resource: &ResourceRef, conditions: &NodeConditions) -> Vec<Finding> {
+    fn judge_node<'a>(&self, conditions: &'a NodeConditions) -> Findings<'a> {
         let ready = match conditions.ready {
             ConditionStatus::True => "True",
             ConditionStatus::False => "False",
@@ -382,81 +301,53 @@ impl Classifier {
                 self.policy.node_not_ready,
                 conditions.ready != ConditionStatus::True,
             ),
-            format!("{resource} is not ready (Ready={ready})"),
-        )
-        .detail("ready", ready);
-        let pressures = conditions.pressures().join(",");
+            Description::NodeReady(ready),
+        );
+        let under_pressure =
+            conditions.memory_pressure || conditions.disk_pressure || conditions.pid_pressure;
         let pressure = Finding::new(
             Category::NodePressure,
-            Measure::Condition(self.policy.node_pressure, !pressures.is_empty()),
-            format!("{resource} reports {pressures}"),
-        )
-        .detail("conditions", pressures);
-        vec![not_ready, pressure]
+            Measure::Condition(self.policy.node_pressure, under_pressure),
+            Description::NodePressure(conditions),
+        );
+        let mut findings = Findings::default();
+        findings.push(not_ready);
+        findings.push(pressure);
+        findings
     }
 
-    fn judge_utilisation(&mut self, category: Category, ratio: f64) -> Vec<Finding> {
+    fn judge_utilisation(&mut self, category: Category, ratio: f64) -> Findings<'static> {
         if !(ratio >= 0.0 && ratio.is_finite()) {
             self.rejected_readings += 1;
-            return Vec::new();
+            return Findings::default();
         }
         let (ladder, what) = if category == Category::HighCpu {
             (self.policy.high_cpu, "CPU")
         } else {
             (self.policy.high_memory, "memory")
         };
-        vec![Finding::new(
+        Findings::one(Finding::new(
             category,
             Measure::Value(ladder, ratio),
-            Summary::Utilisation { what, ratio },
-        )]
+            Description::Utilisation { what, ratio },
+        ))
     }
 
-    fn judge_anomaly(&mut self, resource: &ResourceRef, anomaly: &AnomalyReading) -> Vec<Finding> {
+    fn judge_anomaly<'a>(&mut self, anomaly: &'a AnomalyReading) -> Findings<'a> {
         let plausible = (0.0..=1.0).contains(&anomaly.score)
             && anomaly.value.is_finite()
             && anomaly.z.is_finite();
         if !plausible {
             self.rejected_readings += 1;
-            return Vec::new();
+            return Findings::default();
         }
         let mut finding = Finding::new(
             Category::Anomaly,
             Measure::Value(self.policy.anomaly, anomaly.score),
-            format!(
-                "{} on {resource} is anomalous: {} is {:.1} standard deviations {} normal (score {:.2})",
-                anomaly.metric,
-                readable(anomaly.value),
-                anomaly.z.abs(),
-                match anomaly.direction {
-                    super::Direction::Above => "above",
-                    super::Direction::Below => "below",
-                    super::Direction::AtMean => "at",
-                },
-                anomaly.score
-            ),
+            Description::Anomaly(anomaly),
         );
-        finding.metric = Some(anomaly.metric.clone());
-        finding.details = anomaly
-            .labels
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
-        vec![
-            finding
-                .detail("direction", anomaly.direction.as_str())
-                .detail("z", format!("{:.2}", anomaly.z)),
-        ]
-    }
-}
-
-/// A value for a title: whole numbers for large magnitudes, three decimals
-/// otherwise, so that titles stay readable.
-fn readable(value: f64) -> String {
-    if value.abs() >= 1000.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.3}")
+        finding.metric = Some(&anomaly.metric);
+        Findings::one(finding)
     }
 }
 

@@ -82,6 +82,7 @@
 
 mod category;
 mod classifier;
+mod finding;
 mod fingerprint;
 mod observation;
 mod policy;

@@ -37,6 +37,7 @@ mod events;
 mod observe;
 mod ports;
 mod restore;
+mod series;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -354,8 +355,9 @@ pub struct Engine {
     /// One budget for healing and chaos alike.
     budget: SafetyBudget,
     chaos: Option<ChaosController>,
-    /// Anomalies detected this tick, for chaos abort guards.
-    anomalies: Vec<(String, crate::Labels)>,
+    /// Anomalies detected this tick (metric and labels, shared with the
+    /// scrape), for chaos abort guards.
+    anomalies: Vec<(std::borrow::Cow<'static, str>, Arc<crate::Labels>)>,
     /// Silences created for each chaos run, expired when the run ends.
     silences: HashMap<RunId, Vec<String>>,
     /// Failures of the silencer since the last tick, reported by it.
@@ -367,6 +369,11 @@ pub struct Engine {
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end.
     anomalous_series: HashSet<crate::detect::SeriesId>,
+    /// Series ids of the samples' label sets, so that a series is resolved
+    /// once rather than on every sample.
+    series: series::SeriesIds,
+    /// The scrape's vector, empty between ticks.
+    samples: Vec<crate::metrics::SeriesSample>,
     /// Last denial recorded per incident, so a denial repeated every tick is
     /// written to the timeline once.
     last_denial: HashMap<IncidentId, String>,
@@ -379,6 +386,8 @@ pub struct Engine {
     last_raised: HashMap<(Category, String), Timestamp>,
     snapshot: ClusterSnapshot,
     pods: observe::PodIndex,
+    /// Reused to observe the snapshot's pods and nodes one by one.
+    observation_buffer: observe::ObservationBuffer,
     changed: HashSet<IncidentId>,
 }
 
@@ -418,11 +427,14 @@ impl Engine {
             history: VecDeque::new(),
             actions_recorded: 0,
             anomalous_series: HashSet::new(),
+            series: series::SeriesIds::default(),
+            samples: Vec::new(),
             last_denial: HashMap::new(),
             leaders: HashMap::new(),
             last_raised: HashMap::new(),
             snapshot: ClusterSnapshot::default(),
             pods: observe::PodIndex::default(),
+            observation_buffer: observe::ObservationBuffer::default(),
             changed: HashSet::new(),
         })
     }
@@ -820,8 +832,8 @@ impl Engine {
             return;
         };
         chaos.tick(&self.snapshot, &mut self.budget, now).await;
-        let guarded: Vec<(String, String)> = chaos
-            .active()
+        let active = chaos.active();
+        let guarded: Vec<(String, String)> = active
             .iter()
             .flat_map(|run| run.scenario.guards.iter())
             .filter_map(|guard| match &guard.signal {
@@ -834,12 +846,18 @@ impl Engine {
                 GuardSignal::Anomaly { .. } => None,
             })
             .collect();
-        let mut observations: Vec<GuardObservation> = self
-            .anomalies
+        // Guards only judge running runs: without one, the anomalies are
+        // not copied for them.
+        let judged = if active.is_empty() {
+            &[][..]
+        } else {
+            &self.anomalies[..]
+        };
+        let mut observations: Vec<GuardObservation> = judged
             .iter()
             .map(|(metric, labels)| GuardObservation::Anomaly {
-                metric: metric.clone(),
-                labels: labels.clone(),
+                metric: metric.to_string(),
+                labels: (**labels).clone(),
             })
             .collect();
         for (namespace, service) in guarded {
@@ -905,23 +923,22 @@ impl Engine {
             at: Some(now),
             ..TickReport::default()
         };
-        let mut observations = self.detect(now, &mut report).await;
-        match self.ports.observer.snapshot().await {
-            Ok(snapshot) => {
-                observations.extend(observe::observations(&snapshot, now));
-                self.pods = observe::PodIndex::build(&snapshot);
-                self.snapshot = snapshot;
+        let anomalies = self.detect(now, &mut report).await;
+        let observed_cluster = match self.ports.observer.refresh(&mut self.snapshot).await {
+            Ok(()) => {
+                self.pods.rebuild(&self.snapshot);
+                true
             }
             Err(error) => {
                 report.errors.push(format!(
                     "cluster observer {}: {error}",
                     self.ports.observer.info().name
                 ));
+                false
             }
-        }
+        };
         self.run_chaos(now).await;
-        report.observations = observations.len();
-        let active_problems = self.classify(&observations, now, &mut report);
+        let active_problems = self.classify(&anomalies, observed_cluster, now, &mut report);
         self.resolve_vanished(now, &active_problems, &mut report);
         self.verify(now, &mut report).await;
         self.heal(now, &mut report).await;
@@ -936,8 +953,11 @@ impl Engine {
 
     async fn detect(&mut self, now: Timestamp, report: &mut TickReport) -> Vec<Observation> {
         let source = self.ports.metrics.info();
-        let samples = match self.ports.metrics.scrape().await {
-            Ok(samples) => {
+        // The scrape's vector is kept from tick to tick (emptied after
+        // use, so the samples' labels are not held).
+        let mut samples = std::mem::take(&mut self.samples);
+        match self.ports.metrics.scrape_into(&mut samples).await {
+            Ok(()) => {
                 self.ports
                     .events
                     .publish(EngineEvent::SourceStatus(SourceStatus {
@@ -946,7 +966,6 @@ impl Engine {
                         error: None,
                         at: now,
                     }));
-                samples
             }
             Err(error) => {
                 report.errors.push(error.to_string());
@@ -958,29 +977,25 @@ impl Engine {
                         error: Some(error.to_string()),
                         at: now,
                     }));
+                samples.clear();
+                self.samples = samples;
                 return Vec::new();
             }
-        };
+        }
         report.samples = samples.len();
         self.anomalies.clear();
         let mut observations = Vec::new();
         for sample in &samples {
             // Rejected values and a full bank are counted by the bank.
-            let Ok(id) = self
-                .bank
-                .resolve(&sample.metric, &sample.labels, sample.timestamp)
-            else {
-                continue;
-            };
-            let Ok(detection) = self.bank.observe(id, sample.timestamp, sample.value) else {
+            let Ok((id, detection)) = self.series.observe(&mut self.bank, sample) else {
                 continue;
             };
             if detection.is_anomaly {
                 report.anomalies += 1;
                 self.anomalies
-                    .push((sample.metric.clone(), (*sample.labels).clone()));
+                    .push((sample.metric.clone(), sample.labels.clone()));
                 self.anomalous_series.insert(id);
-            } else if !self.anomalous_series.remove(&id) {
+            } else if self.anomalous_series.is_empty() || !self.anomalous_series.remove(&id) {
                 continue;
             }
             let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
@@ -994,7 +1009,7 @@ impl Engine {
                 sample.timestamp,
                 resource,
                 Reading::Anomaly(AnomalyReading {
-                    metric: sample.metric.clone(),
+                    metric: sample.metric.to_string(),
                     labels: (*sample.labels).clone(),
                     value: sample.value,
                     score: detection.score,
@@ -1007,49 +1022,88 @@ impl Engine {
             }
             observations.push(observation);
         }
+        samples.clear();
+        self.samples = samples;
+        self.series.forget_dropped();
         observations
     }
 
-    /// Classifies and updates incidents; returns the (category, workload)
-    /// pairs with a problem raised this tick.
+    /// Classifies `anomalies`, then (when this tick's snapshot was taken)
+    /// every pod and node of the snapshot, and updates incidents; returns the
+    /// (category, workload) pairs with a problem raised this tick.
     fn classify(
         &mut self,
-        observations: &[Observation],
+        anomalies: &[Observation],
+        observed_cluster: bool,
         now: Timestamp,
         report: &mut TickReport,
     ) -> HashSet<(Category, String)> {
         let mut active = HashSet::new();
-        for observation in observations {
-            for classification in self.classifier.observe(observation) {
-                if let Classification::Raised(signal) = &classification {
-                    let key = (
-                        signal.category,
-                        observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
-                    );
-                    self.last_raised.insert(key.clone(), now);
-                    active.insert(key);
-                }
-                let ingested = self.book.ingest(&classification, now);
-                match &ingested {
-                    Ingested::Opened(id) | Ingested::Reopened(id) => {
-                        report.opened += 1;
-                        self.link_to_chaos(id, now);
-                    }
-                    Ingested::AutoResolved(id) => {
-                        report.resolved += 1;
-                        self.settle_resolved(id, now);
-                    }
-                    _ => {}
-                }
-                if let Some(id) = ingested.incident_id()
-                    && !matches!(ingested, Ingested::Duplicate(_))
-                {
-                    self.changed.insert(id.clone());
-                }
-                self.publish_ingested(&ingested);
-            }
+        for observation in anomalies {
+            self.classify_one(observation, now, report, &mut active);
         }
+        report.observations = anomalies.len();
+        if !observed_cluster {
+            return active;
+        }
+        // Indexed loops: classifying needs `&mut self` while the snapshot
+        // is read, and it is not changed until the next tick.
+        let mut buffer = std::mem::take(&mut self.observation_buffer);
+        for index in 0..self.snapshot.pods.len() {
+            let count = buffer.load_pod(&self.snapshot.pods[index], now);
+            for reading in 0..count {
+                self.classify_one(buffer.observation(reading), now, report, &mut active);
+            }
+            report.observations += count;
+        }
+        for index in 0..self.snapshot.nodes.len() {
+            let count = buffer.load_node(&self.snapshot.nodes[index], now);
+            for reading in 0..count {
+                self.classify_one(buffer.observation(reading), now, report, &mut active);
+            }
+            report.observations += count;
+        }
+        self.observation_buffer = buffer;
         active
+    }
+
+    /// Classifies one observation and updates incidents; adds the
+    /// (category, workload) of a raised problem to `active`.
+    fn classify_one(
+        &mut self,
+        observation: &Observation,
+        now: Timestamp,
+        report: &mut TickReport,
+        active: &mut HashSet<(Category, String)>,
+    ) {
+        for classification in self.classifier.observe(observation) {
+            if let Classification::Raised(signal) = &classification {
+                let key = (
+                    signal.category,
+                    observe::workload_of(&self.pods, &self.snapshot, &signal.resource),
+                );
+                self.last_raised.insert(key.clone(), now);
+                active.insert(key);
+            }
+            let ingested = self.book.ingest(&classification, now);
+            match &ingested {
+                Ingested::Opened(id) | Ingested::Reopened(id) => {
+                    report.opened += 1;
+                    self.link_to_chaos(id, now);
+                }
+                Ingested::AutoResolved(id) => {
+                    report.resolved += 1;
+                    self.settle_resolved(id, now);
+                }
+                _ => {}
+            }
+            if let Some(id) = ingested.incident_id()
+                && !matches!(ingested, Ingested::Duplicate(_))
+            {
+                self.changed.insert(id.clone());
+            }
+            self.publish_ingested(&ingested);
+        }
     }
 
     /// An incident resolved by its source while an action awaited

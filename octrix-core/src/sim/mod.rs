@@ -53,6 +53,7 @@
 
 mod config;
 mod fault;
+mod snapshot;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,7 +72,7 @@ use crate::metrics::{
     ClusterMetrics, MetricSource, NodeMetrics, PodMetrics, SeriesSample, ServiceMetrics,
     ServiceSelector, SourceError, SourceInfo, SourceKind,
 };
-use crate::{Clock, Timestamp, labels};
+use crate::{Clock, Timestamp};
 
 /// Errors of the simulator's own API (the ports use their own error types).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -189,17 +190,22 @@ impl MetricSource for SimCluster {
     }
 
     async fn scrape(&self) -> Result<Vec<SeriesSample>, SourceError> {
+        let mut samples = Vec::new();
+        self.scrape_into(&mut samples).await?;
+        Ok(samples)
+    }
+
+    async fn scrape_into(&self, samples: &mut Vec<SeriesSample>) -> Result<(), SourceError> {
         let state = self.current();
-        let mut samples = Vec::with_capacity(state.pods.len() * 5);
+        samples.clear();
+        samples.reserve(state.pods.len() * 5);
         for pod in state.pods.iter().filter(|p| p.node.is_some()) {
-            let Some(d) = pod.deployment.map(|d| &state.deployments[d]) else {
+            let (Some(d), Some(labels)) = (
+                pod.deployment.map(|d| &state.deployments[d]),
+                &pod.series_labels,
+            ) else {
                 continue;
             };
-            let labels = std::sync::Arc::new(labels::from_pairs([
-                ("namespace", pod.namespace.as_str()),
-                ("pod", pod.name.as_str()),
-                ("service", d.config.name.as_str()),
-            ]));
             for (metric, value) in [
                 (metric_names::POD_CPU_CORES, pod.cpu_cores),
                 (metric_names::POD_MEMORY_BYTES, pod.memory_bytes),
@@ -208,14 +214,14 @@ impl MetricSource for SimCluster {
                 (metric_names::POD_LATENCY_P99, d.latency_p99),
             ] {
                 samples.push(SeriesSample {
-                    metric: metric.to_owned(),
+                    metric: metric.into(),
                     labels: labels.clone(),
                     timestamp: state.now,
                     value,
                 });
             }
         }
-        Ok(samples)
+        Ok(())
     }
 
     async fn node_metrics(&self) -> Result<Vec<NodeMetrics>, SourceError> {
@@ -322,6 +328,11 @@ impl ClusterObserver for SimCluster {
 
     async fn snapshot(&self) -> Result<ClusterSnapshot, ClusterError> {
         Ok(self.current().snapshot())
+    }
+
+    async fn refresh(&self, snapshot: &mut ClusterSnapshot) -> Result<(), ClusterError> {
+        self.current().refresh(snapshot);
+        Ok(())
     }
 }
 

@@ -1,5 +1,7 @@
 //! The simulated cluster's state and how it evolves, step by step.
 
+use std::sync::Arc;
+
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
@@ -7,21 +9,17 @@ use rand_pcg::Pcg64Mcg;
 use super::SimError;
 use super::config::{SimConfig, SimDeploymentConfig};
 use super::fault::{Fault, FaultId, FaultKind, FaultTarget};
-use crate::Timestamp;
-use crate::cluster::{
-    ActionReport, ClusterAction, ClusterError, ClusterSnapshot, ConditionStatus, ContainerState,
-    DeploymentState, NodeState, PodOwner, PodPhase, PodState,
-};
-use crate::labels;
+use crate::cluster::{ActionReport, ClusterAction, ClusterError};
 use crate::time::SignedDuration;
+use crate::{Labels, Timestamp, labels};
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const BYTES_PER_REQUEST: f64 = 2_048.0;
 const DAEMONSET_NAMESPACE: &str = "monitoring";
-const DAEMONSET_NAME: &str = "node-exporter";
+pub(super) const DAEMONSET_NAME: &str = "node-exporter";
 /// Disk utilisation at which a node reports `DiskPressure` (kubelet's default
 /// hard eviction threshold is `nodefs.available<10%`).
-const DISK_PRESSURE_UTILISATION: f64 = 0.9;
+pub(super) const DISK_PRESSURE_UTILISATION: f64 = 0.9;
 
 #[derive(Debug, Clone)]
 pub(super) struct SimNode {
@@ -61,6 +59,10 @@ pub(super) struct SimPod {
     /// none applies any more.
     pub stress_bytes: f64,
     pub request_rate: f64,
+    /// The labels of the pod's metric series (namespace, pod, service), for
+    /// deployment pods: made once and shared by every scrape, so that
+    /// consumers can recognise a series by its labels' identity.
+    pub series_labels: Option<Arc<Labels>>,
 }
 
 /// The whole simulated cluster. Pure: it changes only through its methods.
@@ -138,10 +140,17 @@ impl SimState {
     fn new_pod(&mut self, deployment: usize) -> SimPod {
         let d = &mut self.deployments[deployment];
         d.next_pod += 1;
+        let name = format!("{}-{}", d.config.name, d.next_pod);
+        let series_labels = labels::from_pairs([
+            ("namespace", d.config.namespace.as_str()),
+            ("pod", name.as_str()),
+            ("service", d.config.name.as_str()),
+        ]);
         SimPod {
             namespace: d.config.namespace.clone(),
-            name: format!("{}-{}", d.config.name, d.next_pod),
+            name,
             deployment: Some(deployment),
+            series_labels: Some(Arc::new(series_labels)),
             ..SimPod::fresh(d.config.base_memory_bytes)
         }
     }
@@ -165,11 +174,11 @@ impl SimState {
         normal.sample(&mut self.rng).max(0.0)
     }
 
-    fn has_fault(&self, matches: impl Fn(&Fault) -> bool) -> bool {
+    pub(super) fn has_fault(&self, matches: impl Fn(&Fault) -> bool) -> bool {
         self.faults.iter().any(matches)
     }
 
-    fn node_is_ready(&self, node: usize) -> bool {
+    pub(super) fn node_is_ready(&self, node: usize) -> bool {
         let name = &self.nodes[node].name;
         !self.has_fault(|f| f.kind == FaultKind::NodeNotReady && f.applies_to_node(name))
     }
@@ -585,115 +594,6 @@ impl SimState {
         Ok(self.faults.remove(i))
     }
 
-    pub fn snapshot(&self) -> ClusterSnapshot {
-        let mut cpu = vec![0.0; self.nodes.len()];
-        let mut memory = vec![0.0; self.nodes.len()];
-        for pod in &self.pods {
-            if let Some(n) = pod.node {
-                cpu[n] += pod.cpu_cores;
-                memory[n] += pod.memory_bytes;
-            }
-        }
-        let nodes = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(n, node)| NodeState {
-                name: node.name.clone(),
-                ready: if self.node_is_ready(n) {
-                    ConditionStatus::True
-                } else {
-                    ConditionStatus::Unknown
-                },
-                memory_pressure: if self.has_fault(|f| {
-                    f.kind == FaultKind::NodeMemoryPressure && f.applies_to_node(&node.name)
-                }) {
-                    ConditionStatus::True
-                } else {
-                    ConditionStatus::False
-                },
-                disk_pressure: if self.disk_utilisation(n) >= DISK_PRESSURE_UTILISATION {
-                    ConditionStatus::True
-                } else {
-                    ConditionStatus::False
-                },
-                pid_pressure: ConditionStatus::False,
-                unschedulable: node.unschedulable,
-                cpu_allocatable_cores: self.config.node_cpu_cores,
-                memory_allocatable_bytes: self.config.node_memory_bytes,
-                cpu_used_cores: cpu[n],
-                memory_used_bytes: memory[n],
-                labels: labels::from_pairs([("kubernetes.io/hostname", node.name.as_str())]),
-            })
-            .collect();
-        let mut ready = vec![0u32; self.deployments.len()];
-        for pod in &self.pods {
-            if let (Some(d), true) = (pod.deployment, pod.ready) {
-                ready[d] += 1;
-            }
-        }
-        let deployments = self
-            .deployments
-            .iter()
-            .enumerate()
-            .map(|(d, dep)| DeploymentState {
-                namespace: dep.config.namespace.clone(),
-                name: dep.config.name.clone(),
-                replicas: dep.replicas,
-                ready_replicas: ready[d],
-                labels: labels::from_pairs([("app", dep.config.name.as_str())]),
-            })
-            .collect();
-        let pods = self.pods.iter().map(|p| self.pod_state(p)).collect();
-        ClusterSnapshot {
-            taken_at: Some(self.now),
-            nodes,
-            deployments,
-            pods,
-        }
-    }
-
-    fn pod_state(&self, pod: &SimPod) -> PodState {
-        let deployment = pod.deployment.map(|d| &self.deployments[d]);
-        let (owner, app, cpu_limit, memory_limit) = match deployment {
-            Some(d) => (
-                PodOwner::Deployment(d.config.name.clone()),
-                d.config.name.as_str(),
-                Some(d.config.cpu_limit_cores),
-                Some(d.config.memory_limit_bytes),
-            ),
-            None => (
-                PodOwner::DaemonSet(DAEMONSET_NAME.to_owned()),
-                DAEMONSET_NAME,
-                None,
-                None,
-            ),
-        };
-        PodState {
-            namespace: pod.namespace.clone(),
-            name: pod.name.clone(),
-            node: pod.node.map(|n| self.nodes[n].name.clone()),
-            owner,
-            phase: if pod.node.is_some() {
-                PodPhase::Running
-            } else {
-                PodPhase::Pending
-            },
-            labels: labels::from_pairs([("app", app)]),
-            containers: vec![ContainerState {
-                name: app.to_owned(),
-                ready: pod.ready,
-                restart_count: pod.restart_count,
-                waiting_reason: pod.waiting_reason.map(str::to_owned),
-                last_termination_reason: pod.last_termination_reason.map(str::to_owned),
-                cpu_used_cores: pod.cpu_cores,
-                cpu_limit_cores: cpu_limit,
-                memory_used_bytes: pod.memory_bytes,
-                memory_limit_bytes: memory_limit,
-            }],
-        }
-    }
-
     /// Network bytes per second through node `n`.
     pub fn node_network_bytes(&self, n: usize) -> f64 {
         self.pods
@@ -738,6 +638,7 @@ impl SimPod {
             leaked_bytes: 0.0,
             stress_bytes: 0.0,
             request_rate: 0.0,
+            series_labels: None,
         }
     }
 }

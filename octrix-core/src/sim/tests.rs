@@ -596,3 +596,84 @@ async fn disk_fill_raises_utilisation_and_disk_pressure_until_cleared() {
         ConditionStatus::False
     );
 }
+
+#[tokio::test]
+async fn scrapes_share_each_pods_labels_until_the_pod_is_replaced() {
+    let (clock, s) = sim(SimConfig::default());
+    let labels_of = |samples: &[SeriesSample], pod: &str| {
+        samples
+            .iter()
+            .find(|x| x.labels["pod"] == pod)
+            .map(|x| x.labels.clone())
+            .unwrap()
+    };
+    let first = s.scrape().await.unwrap();
+    let cart = labels_of(&first, "checkout-1");
+    assert!(
+        first
+            .iter()
+            .filter(|x| x.labels["pod"] == "checkout-1")
+            .all(|x| Arc::ptr_eq(&x.labels, &cart)),
+        "one label set for the pod's five metrics"
+    );
+    clock.advance(minutes(1));
+    let second = s.scrape().await.unwrap();
+    assert!(Arc::ptr_eq(&labels_of(&second, "checkout-1"), &cart));
+
+    s.execute(&restart("checkout-1"), false).await.unwrap();
+    clock.advance(minutes(1));
+    let third = s.scrape().await.unwrap();
+    assert!(third.iter().all(|x| x.labels["pod"] != "checkout-1"));
+}
+
+#[tokio::test]
+async fn a_refreshed_snapshot_equals_a_fresh_one() {
+    let (clock, s) = sim(SimConfig::default());
+    let mut reused = s.snapshot().await.unwrap();
+    let check = |reused: &ClusterSnapshot, when: &str| {
+        assert_eq!(*reused, s.snapshot_now(), "{when}");
+    };
+    s.inject(
+        FaultKind::CrashLoop { persistent: false },
+        pod_target("checkout-1"),
+        None,
+    )
+    .unwrap();
+    clock.advance(minutes(2));
+    s.refresh(&mut reused).await.unwrap();
+    check(&reused, "with a crashing pod");
+
+    let scale = |replicas| ClusterAction::ScaleDeployment {
+        namespace: "shop".into(),
+        deployment: "checkout".into(),
+        replicas,
+    };
+    s.execute(&scale(5), false).await.unwrap();
+    clock.advance(minutes(1));
+    s.refresh(&mut reused).await.unwrap();
+    check(&reused, "scaled up");
+    s.execute(&restart("checkout-1"), false).await.unwrap();
+    s.execute(&scale(1), false).await.unwrap();
+    clock.advance(minutes(1));
+    s.refresh(&mut reused).await.unwrap();
+    check(&reused, "scaled down, a pod replaced");
+
+    // Whatever the snapshot held before, refreshing it makes it current.
+    let mut foreign = s.snapshot_now();
+    foreign.pods.reverse();
+    foreign.pods.push(foreign.pods[0].clone());
+    foreign.nodes.truncate(1);
+    s.refresh(&mut foreign).await.unwrap();
+    check(&foreign, "from another snapshot");
+}
+
+#[tokio::test]
+async fn scraping_into_a_used_vector_replaces_its_samples() {
+    let (clock, s) = sim(SimConfig::default());
+    let mut samples = s.scrape().await.unwrap();
+    samples.push(samples[0].clone());
+    clock.advance(minutes(1));
+    s.scrape_into(&mut samples).await.unwrap();
+    assert_eq!(samples, s.scrape().await.unwrap());
+    assert_eq!(samples.len(), 7 * 5);
+}
