@@ -65,7 +65,7 @@ pub struct ServerParts {
     /// Events kept for slow consumers before they are dropped.
     pub event_capacity: usize,
     /// A note on the cluster side shown by `/api/v1/metrics/status` and at
-    /// start-up (e.g. that the Kubernetes adapter is not wired).
+    /// start-up (e.g. that no cluster adapter is configured).
     pub cluster_note: Option<String>,
     /// Where deployed traffic rules are exported (GitOps files).
     pub gitops_dir: Option<std::path::PathBuf>,

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use octrix_core::cluster::{ClusterActuator, ClusterObserver};
+use octrix_core::cluster::{ClusterActuator, ClusterKind, ClusterObserver};
 use octrix_core::engine::{EngineConfig, Ports, RecordingNotifier};
-use octrix_core::metrics::MetricSource;
+use octrix_core::metrics::{MetricSource, SourceKind};
 use octrix_core::sim::{SimCluster, SimConfig};
 use octrix_core::{Clock, Timestamp};
 use octrix_http::config::{ProcessEnv, ServerConfig, redact_url};
@@ -234,21 +234,21 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
 
-    let kind = |real: bool| if real { "real" } else { "simulated" };
+    let source_kind = match source_info.kind {
+        SourceKind::Prometheus => "real",
+        SourceKind::Simulated => "simulated",
+        SourceKind::None => "none configured",
+    };
+    let cluster_kind = match cluster_info.kind {
+        ClusterKind::Kubernetes => "real",
+        ClusterKind::Simulated => "simulated",
+    };
     println!(
         "Octrix {} is serving on http://{local}",
         env!("CARGO_PKG_VERSION")
     );
-    println!(
-        "  metrics source: {} ({})",
-        source_info.name,
-        kind(source_info.kind == octrix_core::metrics::SourceKind::Prometheus)
-    );
-    println!(
-        "  cluster:        {} ({})",
-        cluster_info.name,
-        kind(cluster_info.kind == octrix_core::cluster::ClusterKind::Kubernetes)
-    );
+    println!("  metrics source: {} ({})", source_info.name, source_kind);
+    println!("  cluster:        {} ({})", cluster_info.name, cluster_kind);
     if let Some(note) = state.cluster_note() {
         println!("  note:           {note}");
     }
