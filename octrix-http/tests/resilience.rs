@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use common::*;
+use octrix_core::metrics::ServiceSelector;
 use octrix_http::storage::{DocumentKind, Storage};
 use serde_json::{Value, json};
 
@@ -508,16 +509,61 @@ async fn cluster_services_report_the_sim_and_scale_through_the_budget() {
         .await;
     refused.expect(StatusCode::CONFLICT);
     assert!(refused.text().contains("protected"), "{}", refused.text());
-    // And a load test needs URL services.
-    let no_url = h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_test_on_the_sim_draws_from_the_simulated_service() {
+    let h = Harness::new();
+    h.state.tick().await;
+    register(
+        &h,
+        json!({"name": "payments", "namespace": "shop", "check_interval_seconds": 3600}),
+    )
+    .await;
+    let figures = h
+        .state
+        .source()
+        .service_metrics(&ServiceSelector {
+            namespace: "shop".into(),
+            service: "payments".into(),
+            version: None,
+            window_seconds: 60,
+        })
+        .await
+        .expect("the sim serves the service's figures");
+    let p50_ms = figures.latency_p50_seconds.expect("traffic") * 1000.0;
+
+    let started = h
         .post_json(
             "/api/v1/resilience/load-test/start",
             OPERATOR,
-            json!({"service": "payments", "requests_per_second": 1, "duration_seconds": 1}),
+            json!({"requests_per_second": 200, "concurrency": 100, "duration_seconds": 1,
+                   "timeout_ms": 10000}),
         )
         .await;
-    no_url.expect(StatusCode::BAD_REQUEST);
-    assert_eq!(no_url.json()["error"]["field"], "service");
+    started.expect(StatusCode::CREATED);
+    assert_eq!(started.json()["simulated_services"], json!(["payments"]));
+    let status = finished(&h).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let sent = status["sent"].as_u64().unwrap();
+    assert!(sent >= 50, "{status}");
+    assert_eq!(
+        status["succeeded"].as_u64().unwrap() + status["failed"].as_u64().unwrap(),
+        sent,
+        "{status}"
+    );
+    let codes = status["status_codes"].as_object().unwrap();
+    assert!(
+        codes.keys().all(|code| code == "200" || code == "503"),
+        "{status}"
+    );
+    // Latencies are drawn around the service's median: the measured median
+    // (which includes scheduling) is near it.
+    let measured = status["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(
+        (0.5 * p50_ms..=2.0 * p50_ms + 20.0).contains(&measured),
+        "measured p50 {measured} ms, the sim's {p50_ms} ms"
+    );
 }
 
 #[tokio::test]

@@ -2,16 +2,24 @@
 //! bounded rate and concurrency, each target chosen by the core's
 //! [`LoadBalancer`] among healthy services and called through its circuit
 //! breaker.
+//!
+//! On the simulated cluster, a service registered without a URL is load
+//! tested against the simulator instead: each request waits a latency drawn
+//! from the service's current median and 99th percentile (log-normal) and
+//! fails with its current error rate. The status lists such services under
+//! `simulated_services`: no request leaves the process for them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use octrix_core::metrics::{MetricSource, ServiceSelector};
 use octrix_core::resilience::CallOutcome;
 use octrix_core::routing::balancer::{BalancingStrategy, Endpoint, Health, LoadBalancer};
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 use utoipa::ToSchema;
@@ -124,6 +132,9 @@ pub struct LoadTestStatus {
     pub request: LoadTestRequest,
     /// The services it targets.
     pub services: Vec<String>,
+    /// Those answered by the simulated cluster (latency and errors drawn
+    /// from the service's current figures) rather than over HTTP.
+    pub simulated_services: Vec<String>,
     /// The balancing strategy in use.
     #[schema(value_type = String)]
     pub algorithm: BalancingStrategy,
@@ -259,7 +270,106 @@ impl Slot {
 
 struct Target {
     name: String,
-    url: String,
+    call: TargetCall,
+}
+
+/// How a target is called.
+enum TargetCall {
+    /// A real HTTP GET of this URL.
+    Http(String),
+    /// An answer drawn from the simulated service's latency and error rate.
+    Simulated(ServiceSelector),
+}
+
+/// One request's result.
+struct Answer {
+    ok: bool,
+    code: String,
+    error: Option<String>,
+    outcome: CallOutcome,
+}
+
+async fn call_http(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
+    match http.get(url).timeout(timeout).send().await {
+        Ok(response) => {
+            let status = response.status();
+            // Read the body so the connection can be reused.
+            let _ = response.bytes().await;
+            let outcome = if status.is_server_error() {
+                CallOutcome::Failure
+            } else if status.is_client_error() {
+                CallOutcome::Ignored
+            } else {
+                CallOutcome::Success
+            };
+            Answer {
+                ok: status.is_success() || status.is_redirection(),
+                code: status.as_u16().to_string(),
+                error: None,
+                outcome,
+            }
+        }
+        Err(error) => Answer {
+            ok: false,
+            code: "error".to_owned(),
+            error: Some(error.without_url().to_string()),
+            outcome: CallOutcome::Failure,
+        },
+    }
+}
+
+/// z of the 99th percentile of a standard normal.
+const Z_P99: f64 = 2.326_347_874;
+
+async fn call_simulated(
+    source: &dyn MetricSource,
+    selector: &ServiceSelector,
+    timeout: Duration,
+    rng: &mut SmallRng,
+) -> Answer {
+    let failed = |code: &str, error: String| Answer {
+        ok: false,
+        code: code.to_owned(),
+        error: Some(error),
+        outcome: CallOutcome::Failure,
+    };
+    let metrics = match source.service_metrics(selector).await {
+        Ok(metrics) => metrics,
+        Err(error) => return failed("error", error.to_string()),
+    };
+    let (Some(p50), Some(p99)) = (metrics.latency_p50_seconds, metrics.latency_p99_seconds) else {
+        return failed(
+            "error",
+            format!(
+                "the simulated service {}/{} has no traffic",
+                selector.namespace, selector.service
+            ),
+        );
+    };
+    let p50 = p50.max(1e-6);
+    let sigma = ((p99.max(p50) / p50).ln() / Z_P99).max(0.0);
+    let z: f64 = rng.sample(StandardNormal);
+    let latency = Duration::from_secs_f64((p50.ln() + sigma * z).exp().min(3600.0));
+    if latency > timeout {
+        tokio::time::sleep(timeout).await;
+        return failed("error", "timed out (simulated)".to_owned());
+    }
+    tokio::time::sleep(latency).await;
+    if rng.random::<f64>() < metrics.error_rate.unwrap_or(0.0) {
+        Answer {
+            ok: false,
+            code: "503".to_owned(),
+            error: None,
+            outcome: CallOutcome::Failure,
+        }
+    } else {
+        Answer {
+            ok: true,
+            code: "200".to_owned(),
+            error: None,
+            outcome: CallOutcome::Success,
+        }
+    }
 }
 
 /// Starts a load test; answers its first status.
@@ -275,25 +385,36 @@ pub(crate) fn start(
         })?],
         None => resilience.services.all(),
     };
+    let on_sim = state.sim().is_some();
     let targets: Vec<(Target, u32)> = entries
         .iter()
         .filter_map(|e| {
             let spec = &e.stored.spec;
-            spec.url.as_ref().map(|url| {
-                (
-                    Target {
-                        name: spec.name.clone(),
-                        url: format!("{}{}", url.trim_end_matches('/'), request.path),
-                    },
-                    spec.weight,
-                )
-            })
+            let call = match (&spec.url, &spec.namespace) {
+                (Some(url), _) => {
+                    TargetCall::Http(format!("{}{}", url.trim_end_matches('/'), request.path))
+                }
+                (None, Some(namespace)) if on_sim => TargetCall::Simulated(ServiceSelector {
+                    namespace: namespace.clone(),
+                    service: spec.name.clone(),
+                    version: None,
+                    window_seconds: 60,
+                }),
+                (None, _) => return None,
+            };
+            Some((
+                Target {
+                    name: spec.name.clone(),
+                    call,
+                },
+                spec.weight,
+            ))
         })
         .collect();
     if targets.is_empty() {
         return Err(ApiError::bad_request(
             "service",
-            "no target has a URL: a load test sends real HTTP requests, so it needs services registered with a url",
+            "no target can be load tested: a service needs a url (real HTTP requests), or the server must run on the simulated cluster",
         ));
     }
     let mut slot = resilience
@@ -323,6 +444,11 @@ pub(crate) fn start(
         status: "running".to_owned(),
         request: request.clone(),
         services: targets.iter().map(|(t, _)| t.name.clone()).collect(),
+        simulated_services: targets
+            .iter()
+            .filter(|(t, _)| matches!(t.call, TargetCall::Simulated(_)))
+            .map(|(t, _)| t.name.clone())
+            .collect(),
         algorithm: strategy,
         started_at: state.now(),
         ended_at: None,
@@ -413,6 +539,9 @@ async fn run(state: AppState, active: Arc<Active>, targets: Vec<Target>, request
     let mut last_recorded = Instant::now();
     let http = state.resilience().http.clone();
     let breakers = state.resilience().breakers().clone();
+    // Simulated answers draw from a generator per request, seeded per test.
+    let seed = active.tally().status.started_at.as_nanosecond() as u64;
+    let mut sequence = 0_u64;
     loop {
         tokio::select! {
             _ = timer.tick() => {}
@@ -468,33 +597,24 @@ async fn run(state: AppState, active: Arc<Active>, targets: Vec<Target>, request
             }
         }
         let (active, targets, http) = (active.clone(), targets.clone(), http.clone());
+        let source = state.source().clone();
+        let mut rng = SmallRng::seed_from_u64(seed ^ sequence);
+        sequence += 1;
         tokio::spawn(async move {
             let target = &targets[endpoint.index()];
             let started = Instant::now();
-            let answer = http.get(&target.url).timeout(timeout).send().await;
-            let elapsed_us = started.elapsed().as_micros() as u64;
-            let (ok, code, error, outcome) = match answer {
-                Ok(response) => {
-                    let status = response.status();
-                    // Read the body so the connection can be reused.
-                    let _ = response.bytes().await;
-                    let outcome = if status.is_server_error() {
-                        CallOutcome::Failure
-                    } else if status.is_client_error() {
-                        CallOutcome::Ignored
-                    } else {
-                        CallOutcome::Success
-                    };
-                    let ok = status.is_success() || status.is_redirection();
-                    (ok, status.as_u16().to_string(), None, outcome)
+            let Answer {
+                ok,
+                code,
+                error,
+                outcome,
+            } = match &target.call {
+                TargetCall::Http(url) => call_http(&http, url, timeout).await,
+                TargetCall::Simulated(selector) => {
+                    call_simulated(source.as_ref(), selector, timeout, &mut rng).await
                 }
-                Err(error) => (
-                    false,
-                    "error".to_owned(),
-                    Some(error.without_url().to_string()),
-                    CallOutcome::Failure,
-                ),
             };
+            let elapsed_us = started.elapsed().as_micros() as u64;
             call.record(outcome);
             active
                 .balancer
