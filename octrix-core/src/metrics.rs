@@ -23,6 +23,17 @@ pub enum SourceKind {
     None,
 }
 
+impl SourceKind {
+    /// The wire name: `prometheus`, `simulated` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prometheus => "prometheus",
+            Self::Simulated => "simulated",
+            Self::None => "none",
+        }
+    }
+}
+
 /// Identity of a source, reported wherever its data is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {

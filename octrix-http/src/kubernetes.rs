@@ -95,9 +95,10 @@ impl KubeCluster {
             .map(|lease| LeaderElector::spawn(client.clone(), lease))
             .transpose()
             .map_err(|e| KubeError::Leader(e.to_string()))?;
-        let mut actuator = KubeActuator::new(client.clone(), config.actuator(&cluster_name));
+        let actuator_config = config.actuator(&cluster_name);
         let mut chaos_config = ChaosExecutorConfig::new(cluster_name.clone());
-        chaos_config.actuator = config.actuator(&cluster_name);
+        chaos_config.actuator = actuator_config.clone();
+        let mut actuator = KubeActuator::new(client.clone(), actuator_config);
         let mut chaos = KubeChaosExecutor::new(client.clone(), chaos_config);
         if let Some(elector) = &leader {
             actuator = actuator.with_leader(elector.subscribe());

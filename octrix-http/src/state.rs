@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use octrix_core::cluster::ClusterInfo;
 use octrix_core::engine::{ActionRecord, Engine, EngineConfig, Ports, RestoredState, TickReport};
 use octrix_core::healing::HealingConfig;
-use octrix_core::metrics::{MetricSource, SourceInfo};
+use octrix_core::metrics::{MetricSource, SourceInfo, SourceKind};
 use octrix_core::sim::{SimCluster, SimConfig};
 use octrix_core::{Clock, Timestamp};
+use octrix_prom::source::SourceStatus;
 use octrix_prom::{OctrixMetrics, PrometheusSource};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -424,6 +425,25 @@ impl AppState {
         self.inner.prometheus.as_ref()
     }
 
+    /// Asks the metric source whether it answers: Prometheus through its
+    /// health check, other sources through a cluster query.
+    pub async fn probe_source(&self) -> SourceProbe {
+        if let Some(prometheus) = self.prometheus() {
+            return match prometheus.check().await {
+                SourceStatus::Up => SourceProbe::Answers,
+                SourceStatus::Unavailable { reason } => SourceProbe::Unavailable(reason),
+                SourceStatus::Unknown => SourceProbe::NotAskedYet,
+            };
+        }
+        if self.source_info().kind == SourceKind::None {
+            return SourceProbe::NotConfigured;
+        }
+        match self.source().cluster_metrics().await {
+            Ok(_) => SourceProbe::Answers,
+            Err(error) => SourceProbe::Unavailable(error.to_string()),
+        }
+    }
+
     /// The simulated cluster, when the server runs on one.
     pub fn sim(&self) -> Option<&Arc<SimCluster>> {
         self.inner.sim.as_ref()
@@ -505,6 +525,19 @@ pub const HEALING_CONFIG_ID: &str = "current";
 
 /// Most action records read back from storage (the engine keeps as many).
 const STORED_ACTIONS: usize = 10_000;
+
+/// What the metric source answered when asked ([`AppState::probe_source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceProbe {
+    /// It answers.
+    Answers,
+    /// It does not, and why.
+    Unavailable(String),
+    /// Prometheus has not been asked yet.
+    NotAskedYet,
+    /// No metric source is configured.
+    NotConfigured,
+}
 
 /// What [`AppState::restore`] took back from storage.
 #[derive(Debug, Clone, PartialEq, Eq)]

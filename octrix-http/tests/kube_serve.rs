@@ -25,7 +25,7 @@ mod kubelet;
 
 use kubelet::{
     LastTermination, SMALL_NODE, connect, crash_loop, create_namespace, create_node, create_pod,
-    ensure_istio, eventually, kubeconfig, run_pod, unique,
+    ensure_istio, eventually, kubeconfig, run_pod, unique, weights,
 };
 
 const TOKEN: &str = "kube-serve-admin-token-0123456789";
@@ -249,22 +249,8 @@ restart_grace_period_seconds = 0
         .get("web")
         .await
         .expect("VirtualService web");
-    let weights: Vec<(String, i64)> = vs.data["spec"]["http"][0]["route"]
-        .as_array()
-        .expect("routes")
-        .iter()
-        .map(|d| {
-            (
-                d["destination"]["subset"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                d["weight"].as_i64().unwrap_or(100),
-            )
-        })
-        .collect();
     assert_eq!(
-        weights,
+        weights(&vs),
         vec![("stable".to_owned(), 90), ("canary".to_owned(), 10)],
         "{}",
         vs.name_any()

@@ -28,10 +28,7 @@ use octrix_core::cluster::{
     ClusterAction, ClusterActuator, ClusterError, ClusterKind, ClusterObserver, ClusterSnapshot,
     ConditionStatus, PodOwner, PodPhase,
 };
-use octrix_core::engine::{
-    Engine, EngineConfig, EngineEvent, Ports, RecordingNotifier, TrafficControl,
-};
-use octrix_core::healing::HealingConfig;
+use octrix_core::engine::{EngineEvent, Ports, RecordingNotifier, TrafficControl};
 use octrix_core::incident::{InMemoryIncidentStore, IncidentStore, TimelineEvent};
 use octrix_core::routing::{Destination, IstioApiVersion, TrafficRule};
 use octrix_k8s::NoMetricSource;
@@ -47,7 +44,8 @@ use serde_json::json;
 mod common;
 use common::{
     LastTermination, SMALL_NODE, connect, crash_loop, create_namespace, create_node, create_pod,
-    eventually, install_istio, run_pod, set_node_ready, uninstall_istio, unique,
+    eventually, install_istio, quiet_engine, run_pod, set_node_ready, uninstall_istio, unique,
+    weights,
 };
 
 const UNPRIVILEGED_CONTEXT: &str = "octrix-test-unprivileged";
@@ -927,23 +925,6 @@ async fn the_deployed_cluster_role_is_enough() {
 // Istio routing, chaos and the engine
 // ---------------------------------------------------------------------------------------------
 
-fn weights(virtual_service: &DynamicObject) -> Vec<(String, i64)> {
-    virtual_service.data["spec"]["http"][0]["route"]
-        .as_array()
-        .expect("routes")
-        .iter()
-        .map(|d| {
-            (
-                d["destination"]["subset"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                d["weight"].as_i64().unwrap_or(100),
-            )
-        })
-        .collect()
-}
-
 fn chaos_executor(connection: &octrix_k8s::Connection) -> KubeChaosExecutor {
     let mut config = ChaosExecutorConfig::new(connection.cluster_name.clone());
     config.actuator.restart_grace_period_seconds = Some(0);
@@ -1426,7 +1407,8 @@ async fn the_engine_heals_a_crash_loop() {
         silencer: None,
         clock: Arc::new(jiff::Timestamp::now),
     };
-    let healing = HealingConfig::from_yaml(
+    let mut engine = quiet_engine(
+        ports,
         r#"
 settle_seconds: 60
 rules:
@@ -1436,18 +1418,7 @@ rules:
       - type: restart-pod
 "#,
     )
-    .expect("healing config");
-    let mut engine = Engine::new(
-        EngineConfig {
-            healing,
-            ..EngineConfig::default()
-        },
-        ports,
-    )
-    .expect("engine");
-    let quiet = engine.tick().await;
-    assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
-    assert_eq!((quiet.opened, quiet.actions), (0, 0));
+    .await;
 
     // The kubelet reports a crash loop.
     crash_loop(

@@ -23,8 +23,7 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
 use octrix_core::Category;
 use octrix_core::cluster::ClusterObserver;
-use octrix_core::engine::{Engine, EngineConfig, EngineEvent, Ports, RecordingNotifier};
-use octrix_core::healing::HealingConfig;
+use octrix_core::engine::{EngineEvent, Ports, RecordingNotifier};
 use octrix_core::incident::{HealingOutcome, InMemoryIncidentStore};
 use octrix_k8s::NoMetricSource;
 use octrix_k8s::actuator::{ActuatorConfig, KubeActuator};
@@ -34,7 +33,7 @@ use serde_json::json;
 mod common;
 use common::{
     LARGE_NODE, LastTermination, connect, crash_loop, create_namespace, create_node, create_pod,
-    run_pod, unique,
+    quiet_engine, run_pod, unique,
 };
 use tokio::sync::mpsc;
 
@@ -242,7 +241,8 @@ async fn crash_loop_to_incident_to_restart_latency_with_1000_pods() {
         silencer: None,
         clock: Arc::new(jiff::Timestamp::now),
     };
-    let healing = HealingConfig::from_yaml(
+    let mut engine = quiet_engine(
+        ports,
         r#"
 settle_seconds: 600
 budget:
@@ -258,18 +258,7 @@ rules:
       - type: restart-pod
 "#,
     )
-    .expect("healing config");
-    let mut engine = Engine::new(
-        EngineConfig {
-            healing,
-            ..EngineConfig::default()
-        },
-        ports,
-    )
-    .expect("engine");
-    let quiet = engine.tick().await;
-    assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
-    assert_eq!((quiet.opened, quiet.actions), (0, 0), "{quiet:?}");
+    .await;
 
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ticker = tokio::spawn(async move {

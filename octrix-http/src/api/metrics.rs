@@ -10,7 +10,6 @@ use octrix_core::cluster::ClusterInfo;
 use octrix_core::metrics::{ClusterMetrics, NodeMetrics, PodMetrics, SourceInfo, SourceKind};
 use octrix_prom::PrometheusSource;
 use octrix_prom::prometheus::{QueryData, Range, Sample};
-use octrix_prom::source::SourceStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,7 +18,7 @@ use crate::extract::{ApiQuery, parse_duration, parse_time};
 use crate::schemas::{
     ClusterInfoSchema, ClusterMetricsSchema, NodeMetricsSchema, PodMetricsSchema, SourceInfoSchema,
 };
-use crate::state::AppState;
+use crate::state::{AppState, SourceProbe};
 
 /// Node metrics and their source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -137,25 +136,18 @@ pub struct SourceStatusResponse {
     security(("bearer" = [])))]
 pub async fn status(State(state): State<AppState>) -> Json<SourceStatusResponse> {
     let source = state.source_info();
-    let (up, error, prometheus_url) = match state.prometheus() {
-        Some(prometheus) => {
-            let url = prometheus.client().base_url().to_string();
-            match prometheus.check().await {
-                SourceStatus::Up => (true, None, Some(url)),
-                SourceStatus::Unavailable { reason } => (false, Some(reason), Some(url)),
-                SourceStatus::Unknown => (false, Some("not asked yet".to_owned()), Some(url)),
-            }
-        }
-        None if source.kind == SourceKind::None => (
+    let (up, error) = match state.probe_source().await {
+        SourceProbe::Answers => (true, None),
+        SourceProbe::Unavailable(reason) => (false, Some(reason)),
+        SourceProbe::NotAskedYet => (false, Some("not asked yet".to_owned())),
+        SourceProbe::NotConfigured => (
             false,
             Some("no metric source is configured (set PROMETHEUS_URL)".to_owned()),
-            None,
         ),
-        None => match state.source().cluster_metrics().await {
-            Ok(_) => (true, None, None),
-            Err(e) => (false, Some(e.to_string()), None),
-        },
     };
+    let prometheus_url = state
+        .prometheus()
+        .map(|prometheus| prometheus.client().base_url().to_string());
     Json(SourceStatusResponse {
         real: source.kind == SourceKind::Prometheus,
         source,
@@ -173,11 +165,7 @@ fn require_prometheus(state: &AppState) -> Result<&PrometheusSource, ApiError> {
         ApiError::NotImplemented(format!(
             "PromQL queries need a Prometheus source (set PROMETHEUS_URL); this server runs on {} ({})",
             info.name,
-            match info.kind {
-                SourceKind::Prometheus => "prometheus",
-                SourceKind::Simulated => "simulated",
-                SourceKind::None => "none",
-            }
+            info.kind.as_str()
         ))
     })
 }

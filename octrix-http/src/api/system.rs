@@ -4,13 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use octrix_core::metrics::SourceKind;
-use octrix_prom::source::SourceStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, SourceProbe};
 
 /// The server is alive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -90,49 +88,29 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         },
     });
     let info = state.source_info();
-    let kind = match info.kind {
-        SourceKind::Prometheus => "prometheus",
-        SourceKind::Simulated => "simulated",
-        SourceKind::None => "none",
-    };
-    checks.push(match state.prometheus() {
-        Some(prometheus) => match prometheus.check().await {
-            SourceStatus::Up => Check {
-                name: "metrics_source".to_owned(),
-                ok: true,
-                detail: format!("{} ({kind}) is up", info.name),
-            },
-            SourceStatus::Unavailable { reason } => Check {
-                name: "metrics_source".to_owned(),
-                ok: false,
-                detail: format!("{} ({kind}) is unavailable: {reason}", info.name),
-            },
-            SourceStatus::Unknown => Check {
-                name: "metrics_source".to_owned(),
-                ok: false,
-                detail: format!("{} ({kind}) has not answered yet", info.name),
-            },
-        },
-        None if info.kind == SourceKind::None => Check {
-            name: "metrics_source".to_owned(),
-            ok: true,
-            detail: format!(
+    let kind = info.kind.as_str();
+    let (ok, detail) = match state.probe_source().await {
+        SourceProbe::Answers => (true, format!("{} ({kind}) answers", info.name)),
+        SourceProbe::Unavailable(reason) => (
+            false,
+            format!("{} ({kind}) is unavailable: {reason}", info.name),
+        ),
+        SourceProbe::NotAskedYet => (
+            false,
+            format!("{} ({kind}) has not answered yet", info.name),
+        ),
+        SourceProbe::NotConfigured => (
+            true,
+            format!(
                 "{} (none): no metric source is configured, so there are no metric signals; cluster state comes from the cluster API",
                 info.name
             ),
-        },
-        None => match state.source().cluster_metrics().await {
-            Ok(_) => Check {
-                name: "metrics_source".to_owned(),
-                ok: true,
-                detail: format!("{} ({kind}) answers", info.name),
-            },
-            Err(error) => Check {
-                name: "metrics_source".to_owned(),
-                ok: false,
-                detail: error.to_string(),
-            },
-        },
+        ),
+    };
+    checks.push(Check {
+        name: "metrics_source".to_owned(),
+        ok,
+        detail,
     });
     let failing: Vec<String> = checks
         .iter()

@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use octrix_core::engine::{Engine, EngineConfig, Ports};
+use octrix_core::healing::HealingConfig;
 use octrix_core::routing::IstioApiVersion;
 use octrix_k8s::api::RetryConfig;
 use octrix_k8s::routing::{istio_served, virtual_service_resource};
@@ -323,4 +325,40 @@ pub async fn ensure_istio(client: &Client) {
     }
     uninstall_istio(client).await;
     install_istio(client).await;
+}
+
+/// The subsets and weights of a VirtualService's first HTTP route.
+pub fn weights(virtual_service: &DynamicObject) -> Vec<(String, i64)> {
+    virtual_service.data["spec"]["http"][0]["route"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|d| {
+            (
+                d["destination"]["subset"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                d["weight"].as_i64().unwrap_or(100),
+            )
+        })
+        .collect()
+}
+
+/// An engine on `ports` healing as `healing_yaml` says, after a first tick
+/// that must find nothing wrong.
+pub async fn quiet_engine(ports: Ports, healing_yaml: &str) -> Engine {
+    let healing = HealingConfig::from_yaml(healing_yaml).expect("healing config");
+    let mut engine = Engine::new(
+        EngineConfig {
+            healing,
+            ..EngineConfig::default()
+        },
+        ports,
+    )
+    .expect("engine");
+    let quiet = engine.tick().await;
+    assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
+    assert_eq!((quiet.opened, quiet.actions), (0, 0), "{quiet:?}");
+    engine
 }
