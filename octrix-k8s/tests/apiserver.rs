@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
@@ -43,9 +43,9 @@ use serde_json::json;
 
 mod common;
 use common::{
-    LastTermination, SMALL_NODE, connect, crash_loop, create_namespace, create_node, create_pod,
-    eventually, install_istio, quiet_engine, run_pod, set_node_ready, uninstall_istio, unique,
-    weights,
+    LastTermination, SMALL_NODE, Sandbox, connect, crash_loop, create_namespace, create_pod,
+    eventually, install_istio, quiet_engine, run_pod, sandbox, set_node_ready, uninstall_istio,
+    unique, weights,
 };
 
 const UNPRIVILEGED_CONTEXT: &str = "octrix-test-unprivileged";
@@ -98,10 +98,7 @@ fn actuator(connection: &octrix_k8s::Connection) -> KubeActuator {
 async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
     let connection = connect(None).await;
     let client = connection.client.clone();
-    let ns = unique("observe");
-    create_namespace(&client, &ns).await;
-    let node = unique("node");
-    create_node(&client, &node, &ns, true, SMALL_NODE).await;
+    let Sandbox { ns, node, pods } = sandbox(&client, "observe").await;
 
     // The Deployment, and the ReplicaSet its controller would create.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
@@ -138,27 +135,9 @@ async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
     let owned_by_rs = json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f",
                                                   "uid": rs.metadata.uid, "controller": true}],
                              "labels": {"app": "web", "pod-template-hash": "5d8f"}});
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-5d8f-a",
-        &node,
-        &owned_by_rs,
-    )
-    .await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-5d8f-b",
-        &node,
-        &owned_by_rs,
-    )
-    .await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "batch",
-        &node,
-        &json!({"labels": {"app": "batch"}}),
-    )
-    .await;
+    create_pod(&pods, "web-5d8f-a", &node, &owned_by_rs).await;
+    create_pod(&pods, "web-5d8f-b", &node, &owned_by_rs).await;
+    create_pod(&pods, "batch", &node, &json!({"labels": {"app": "batch"}})).await;
 
     let mut config = ObserverConfig::new(connection.cluster_name.clone());
     config.namespace = Some(ns.clone());
@@ -235,7 +214,6 @@ async fn observes_crash_loops_and_not_ready_nodes_then_heals() {
     .await;
 
     let actuator = actuator(&connection);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
 
     // Dry run: validated by the server, nothing deleted, no Event.
     let restart = ClusterAction::RestartPod {
@@ -374,32 +352,23 @@ async fn pdb_api(client: &Client, namespace: &str) -> (Api<DynamicObject>, ApiRe
 async fn drain_evicts_within_disruption_budgets() {
     let connection = connect(None).await;
     let client = connection.client.clone();
-    let ns = unique("drain");
-    create_namespace(&client, &ns).await;
-    let node = unique("node");
-    create_node(&client, &node, &ns, true, SMALL_NODE).await;
+    let Sandbox { ns, node, pods } = sandbox(&client, "drain").await;
+    create_pod(&pods, "free", &node, &json!({})).await;
     create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "free",
-        &node,
-        &json!({}),
-    )
-    .await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
+        &pods,
         "guarded",
         &node,
         &json!({"labels": {"app": "guarded"}}),
     )
     .await;
-    create_pod(&Api::namespaced(client.clone(), &ns), "exporter",
+    create_pod(&pods, "exporter",
         &node,
         &json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "exporter",
                                     "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]}),
     )
     .await;
     for pod in ["free", "guarded", "exporter"] {
-        run_pod(&Api::namespaced(client.clone(), &ns), pod).await;
+        run_pod(&pods, pod).await;
     }
     let (pdbs, pdb_resource) = pdb_api(&client, &ns).await;
     let pdb: DynamicObject = serde_json::from_value(json!({
@@ -413,7 +382,6 @@ async fn drain_evicts_within_disruption_budgets() {
         .expect("create pdb");
 
     let actuator = actuator(&connection);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let nodes: Api<Node> = Api::all(client.clone());
     let drain = ClusterAction::DrainNode {
         node: node.clone(),
@@ -515,17 +483,8 @@ async fn drain_evicts_within_disruption_budgets() {
 #[ignore = "needs the test kube-apiserver: run scripts/test"]
 async fn missing_rbac_is_a_typed_forbidden_error() {
     let admin = connect(None).await;
-    let ns = unique("rbac");
-    create_namespace(&admin.client, &ns).await;
-    let node = unique("node");
-    create_node(&admin.client, &node, &ns, true, SMALL_NODE).await;
-    create_pod(
-        &Api::namespaced(admin.client.clone(), &ns),
-        "web",
-        &node,
-        &json!({}),
-    )
-    .await;
+    let Sandbox { ns, node, pods } = sandbox(&admin.client, "rbac").await;
+    create_pod(&pods, "web", &node, &json!({})).await;
 
     let unprivileged = connect(Some(UNPRIVILEGED_CONTEXT)).await;
     let actuator = actuator(&unprivileged);
@@ -583,7 +542,6 @@ async fn missing_rbac_is_a_typed_forbidden_error() {
         matches!(&err, ClusterError::Forbidden { verb, resource, .. } if verb == "delete" && resource == "pods"),
         "{err:?}"
     );
-    let pods: Api<Pod> = Api::namespaced(admin.client.clone(), &ns);
     assert!(pods.get_opt("web").await.expect("get").is_some());
 
     // The observer cannot list: it is not ready, and says why.
@@ -720,24 +678,9 @@ async fn the_deployed_cluster_role_is_enough() {
     const DEPLOYED_USER: &str = "octrix-test-deployed";
     let admin = connect(None).await;
     let client = admin.client.clone();
-    let ns = unique("deployed");
-    create_namespace(&client, &ns).await;
-    let node = unique("node");
-    create_node(&client, &node, &ns, true, SMALL_NODE).await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-1",
-        &node,
-        &json!({}),
-    )
-    .await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-2",
-        &node,
-        &json!({}),
-    )
-    .await;
+    let Sandbox { ns, node, pods } = sandbox(&client, "deployed").await;
+    create_pod(&pods, "web-1", &node, &json!({})).await;
+    create_pod(&pods, "web-2", &node, &json!({})).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -830,7 +773,6 @@ async fn the_deployed_cluster_role_is_enough() {
         );
         assert!(report.not_evicted.is_empty(), "{:?}", report.not_evicted);
     }
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     assert!(
         pods.get_opt("web-2").await.expect("get").is_none(),
         "drain evicted web-2"
@@ -859,13 +801,7 @@ async fn the_deployed_cluster_role_is_enough() {
         .expect("release with the deployed role");
 
     // Chaos with the deployed role: a partition, a stress Job and a pod failure.
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-3",
-        &node,
-        &json!({}),
-    )
-    .await;
+    create_pod(&pods, "web-3", &node, &json!({})).await;
     let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
     let service = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -1162,18 +1098,9 @@ async fn istio_routing_and_fault_injection() {
 async fn chaos_runs_are_reverted() {
     let connection = connect(None).await;
     let client = connection.client.clone();
-    let ns = unique("chaos");
-    create_namespace(&client, &ns).await;
-    let node = unique("node");
-    create_node(&client, &node, &ns, true, SMALL_NODE).await;
+    let Sandbox { ns, node, pods } = sandbox(&client, "chaos").await;
     for pod in ["web-1", "web-2", "web-3"] {
-        create_pod(
-            &Api::namespaced(client.clone(), &ns),
-            pod,
-            &node,
-            &json!({}),
-        )
-        .await;
+        create_pod(&pods, pod, &node, &json!({})).await;
     }
     let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
     let service = serde_json::from_value(json!({
@@ -1186,7 +1113,6 @@ async fn chaos_runs_are_reverted() {
         .await
         .expect("create service");
     let executor = chaos_executor(&connection);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let pod_target = |name: &str| Target::Pod {
         namespace: ns.clone(),
         name: name.into(),
@@ -1364,26 +1290,11 @@ async fn chaos_runs_are_reverted() {
 async fn the_engine_heals_a_crash_loop() {
     let connection = connect(None).await;
     let client = connection.client.clone();
-    let ns = unique("engine");
-    create_namespace(&client, &ns).await;
-    let node = unique("node");
-    create_node(&client, &node, &ns, true, SMALL_NODE).await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-1",
-        &node,
-        &json!({}),
-    )
-    .await;
-    create_pod(
-        &Api::namespaced(client.clone(), &ns),
-        "web-2",
-        &node,
-        &json!({}),
-    )
-    .await;
-    run_pod(&Api::namespaced(client.clone(), &ns), "web-1").await;
-    run_pod(&Api::namespaced(client.clone(), &ns), "web-2").await;
+    let Sandbox { ns, node, pods } = sandbox(&client, "engine").await;
+    create_pod(&pods, "web-1", &node, &json!({})).await;
+    create_pod(&pods, "web-2", &node, &json!({})).await;
+    run_pod(&pods, "web-1").await;
+    run_pod(&pods, "web-2").await;
 
     let mut config = ObserverConfig::new(connection.cluster_name.clone());
     config.namespace = Some(ns.clone());
@@ -1443,7 +1354,6 @@ rules:
     assert!(report.opened >= 1, "{report:?}");
     assert_eq!(report.actions, 1, "{report:?}");
 
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     assert!(
         pods.get_opt("web-1").await.expect("get").is_none(),
         "restarted"

@@ -77,6 +77,27 @@ pub async fn create_namespace(client: &Client, name: &str) {
         .expect("create namespace");
 }
 
+/// Where most tests start: a namespace of their own and one small, ready
+/// node labelled after it.
+pub struct Sandbox {
+    /// The namespace.
+    pub ns: String,
+    /// The node's name.
+    pub node: String,
+    /// The namespace's pods.
+    pub pods: Api<Pod>,
+}
+
+/// Creates a [`Sandbox`] whose names start with `prefix`.
+pub async fn sandbox(client: &Client, prefix: &str) -> Sandbox {
+    let ns = unique(prefix);
+    create_namespace(client, &ns).await;
+    let node = unique("node");
+    create_node(client, &node, &ns, true, SMALL_NODE).await;
+    let pods = Api::namespaced(client.clone(), &ns);
+    Sandbox { ns, node, pods }
+}
+
 /// What a node reports as its capacity and allocatable resources.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeSize {
