@@ -187,8 +187,25 @@ restart_grace_period_seconds = 0
         "only the crash-looping pod is restarted"
     );
 
-    let (status, page) = server.get("/api/v1/incidents?category=pod-crash").await;
-    assert_eq!(status, 200, "{page}");
+    // The pod is deleted inside a tick; the incident and its timeline are
+    // committed when that tick ends.
+    let page = eventually(
+        "the healed incident to be committed",
+        Duration::from_secs(10),
+        || async {
+            let (status, page) = server.get("/api/v1/incidents?category=pod-crash").await;
+            assert_eq!(status, 200, "{page}");
+            let healed = page["items"].as_array().is_some_and(|items| {
+                items.iter().any(|incident| {
+                    incident["timeline"].as_array().is_some_and(|timeline| {
+                        timeline.iter().any(|entry| entry["kind"] == "healing")
+                    })
+                })
+            });
+            healed.then_some(page)
+        },
+    )
+    .await;
     let incidents = page["items"].as_array().expect("items");
     assert_eq!(incidents.len(), 1, "{page}");
     assert_eq!(incidents[0]["namespace"], json!(ns), "{page}");
