@@ -431,7 +431,10 @@ impl ServerConfig {
         if let Some(url) = &self.advertise_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(invalid("advertise_url", "must start with http:// or https://"));
+            return Err(invalid(
+                "advertise_url",
+                "must start with http:// or https://",
+            ));
         }
         Ok(())
     }
@@ -599,7 +602,10 @@ mod tests {
         let config: ServerConfig = toml::from_str(file).expect("a valid server configuration");
         config.validate().expect("valid");
         let k8s = config.kubernetes().expect("the Kubernetes adapter is on");
-        assert!(k8s.leader_election.enabled);
+        // The PostgreSQL lease elects the leader of the two replicas; a
+        // Kubernetes Lease election could pick the other one.
+        assert!(!k8s.leader_election.enabled);
+        assert_eq!(config.lease_seconds, 15);
         assert_eq!(
             config.host, "0.0.0.0",
             "probes and the Service reach the pod"

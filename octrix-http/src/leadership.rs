@@ -199,7 +199,9 @@ impl Leadership {
                     replica: replica.clone(),
                 }
             }
-            _ => WriteRoute::Unavailable(format!("no leader can take writes now: {}", shown.detail)),
+            _ => {
+                WriteRoute::Unavailable(format!("no leader can take writes now: {}", shown.detail))
+            }
         }
     }
 
@@ -348,7 +350,12 @@ struct Candidate {
 }
 
 impl Candidate {
-    fn shown(&self, role: Role, lease: Option<&crate::storage::Lease>, detail: String) -> Replication {
+    fn shown(
+        &self,
+        role: Role,
+        lease: Option<&crate::storage::Lease>,
+        detail: String,
+    ) -> Replication {
         Replication {
             role,
             replica: Some(self.settings.replica.clone()),
@@ -413,7 +420,9 @@ impl Candidate {
                             self.shown(
                                 Role::Follower,
                                 None,
-                                format!("could not take over (cannot reload the stored state: {error})"),
+                                format!(
+                                    "could not take over (cannot reload the stored state: {error})"
+                                ),
                             ),
                             None,
                         );
@@ -439,9 +448,15 @@ impl Candidate {
         self.leading_until = None;
         let valid = !lease.remaining.is_zero();
         let detail = if valid {
-            format!("following {} (writes are forwarded to {})", lease.holder, lease.url)
+            format!(
+                "following {} (writes are forwarded to {})",
+                lease.holder, lease.url
+            )
         } else {
-            format!("the lease of {} has expired; trying to take it", lease.holder)
+            format!(
+                "the lease of {} has expired; trying to take it",
+                lease.holder
+            )
         };
         leadership.publish(
             self.shown(Role::Follower, valid.then_some(&lease), detail),
@@ -449,7 +464,9 @@ impl Candidate {
         );
         if valid {
             // Try again soon after it would expire if not renewed.
-            settings.renew_every.min(lease.remaining + Duration::from_millis(50))
+            settings
+                .renew_every
+                .min(lease.remaining + Duration::from_millis(50))
         } else {
             Duration::from_millis(200)
         }
@@ -503,10 +520,9 @@ fn is_stream(path: &str) -> bool {
 
 fn unavailable(message: String) -> Response {
     let mut response = ApiError::Unavailable(message).into_response();
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(RETRY_AFTER_SECONDS),
-    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     response
 }
 
@@ -597,9 +613,7 @@ async fn forward(
             headers.append(name.clone(), value.clone());
         }
     }
-    if let Some(ConnectInfo(peer)) = parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>()
         && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
     {
         headers.append(HeaderName::from_static("x-forwarded-for"), value);
@@ -682,7 +696,10 @@ mod tests {
         let leadership = Leadership::single(Some(metrics.clone()));
         let mut shown = follower(Some("b"));
         shown.role = Role::Leader;
-        leadership.publish(shown.clone(), Some(Instant::now() + Duration::from_secs(60)));
+        leadership.publish(
+            shown.clone(),
+            Some(Instant::now() + Duration::from_secs(60)),
+        );
         assert!(leadership.leads());
         assert!(metrics.encode().unwrap().contains("octrix_leader 1"));
         leadership.publish(shown, Some(Instant::now()));

@@ -30,11 +30,7 @@ fn start(data_dir: &Path, database_url: &str, replica: &str) -> Server {
         ("OCTRIX_FOLLOWER_REFRESH_MS", "300"),
     ];
     let server = Server::start(data_dir, &env, ADMIN);
-    assert!(
-        server.banner.contains("replication:"),
-        "{}",
-        server.banner
-    );
+    assert!(server.banner.contains("replication:"), "{}", server.banner);
     server
 }
 
@@ -158,8 +154,10 @@ async fn two_replicas_on_postgres_storage_share_one_leader_and_fail_over() {
     // A webhook delivered to the follower is committed once, by the leader,
     // and both list it; a redelivery through either changes nothing.
     let payload = delivery(vec![alert("ReplicaA", "2026-11-23T09:06:35Z")]);
-    b.send(Method::POST, "/api/v1/alerts", payload.clone()).await;
-    a.send(Method::POST, "/api/v1/alerts", payload.clone()).await;
+    b.send(Method::POST, "/api/v1/alerts", payload.clone())
+        .await;
+    a.send(Method::POST, "/api/v1/alerts", payload.clone())
+        .await;
     b.send(Method::POST, "/api/v1/alerts", payload).await;
     let on_a = incidents_of(&a, "ReplicaA").await;
     let on_b = incidents_of(&b, "ReplicaA").await;
@@ -199,14 +197,18 @@ async fn two_replicas_on_postgres_storage_share_one_leader_and_fail_over() {
                "actions": [{"type": "restart-pod"}], "cooldown_seconds": 60}),
     )
     .await;
-    within(Duration::from_secs(3), "the follower mirrors the rule", || async {
-        let rules = b.get("/api/v1/healing/rules").await;
-        rules
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["name"] == "replica-rule")
-    })
+    within(
+        Duration::from_secs(3),
+        "the follower mirrors the rule",
+        || async {
+            let rules = b.get("/api/v1/healing/rules").await;
+            rules
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "replica-rule")
+        },
+    )
     .await;
 
     // The leader dies. Until the follower takes over, a write is refused

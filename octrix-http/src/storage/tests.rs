@@ -1649,18 +1649,30 @@ async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &
 async fn a_released_lease_is_taken_at_once(fixture: &Fixture) {
     let storage = fixture.connect().await;
     let minute = Duration::from_secs(60);
-    assert!(storage.try_lease(LEASE, "a", "http://a", minute).await.unwrap().held);
+    assert!(
+        storage
+            .try_lease(LEASE, "a", "http://a", minute)
+            .await
+            .unwrap()
+            .held
+    );
     // Only the holder can release it.
     assert!(!storage.release_lease(LEASE, "b").await.unwrap());
-    assert!(!storage.try_lease(LEASE, "b", "http://b", minute).await.unwrap().held);
+    assert!(
+        !storage
+            .try_lease(LEASE, "b", "http://b", minute)
+            .await
+            .unwrap()
+            .held
+    );
     assert!(storage.release_lease(LEASE, "a").await.unwrap());
-    let taken = storage.try_lease(LEASE, "b", "http://b", minute).await.unwrap();
+    let taken = storage
+        .try_lease(LEASE, "b", "http://b", minute)
+        .await
+        .unwrap();
     assert!(taken.held, "{taken:?}");
     assert_eq!(taken.term, 2);
-    assert!(
-        (59..=60).contains(&taken.remaining.as_secs()),
-        "{taken:?}"
-    );
+    assert!((59..=60).contains(&taken.remaining.as_secs()), "{taken:?}");
 }
 
 async fn racing_candidates_never_both_hold_a_lease(fixture: &Fixture) {
@@ -1674,7 +1686,12 @@ async fn racing_candidates_never_both_hold_a_lease(fixture: &Fixture) {
             let name = name.clone();
             attempts.spawn(async move {
                 storage
-                    .try_lease(&name, &format!("c{candidate}"), "http://c", Duration::from_secs(30))
+                    .try_lease(
+                        &name,
+                        &format!("c{candidate}"),
+                        "http://c",
+                        Duration::from_secs(30),
+                    )
                     .await
                     .unwrap()
             });
