@@ -11,6 +11,10 @@ CREATE TABLE leases (
     holder         TEXT COLLATE "C" NOT NULL,
     -- Where the holder serves the API, for followers to forward writes to.
     url            TEXT COLLATE "C" NOT NULL,
+    -- The holder's random forwarding token: a follower presents it with the
+    -- writes it forwards, so that the holder trusts the client address they
+    -- carry (webhook allowlist, rate limit). Readable only with database access.
+    forward_token  TEXT COLLATE "C" NOT NULL,
     term           BIGINT NOT NULL,
     acquired_at_ms BIGINT NOT NULL,
     expires_at_ms  BIGINT NOT NULL

@@ -11,6 +11,10 @@ CREATE TABLE leases (
     holder         TEXT    NOT NULL,
     -- Where the holder serves the API, for followers to forward writes to.
     url            TEXT    NOT NULL,
+    -- The holder's random forwarding token: a follower presents it with the
+    -- writes it forwards, so that the holder trusts the client address they
+    -- carry (webhook allowlist, rate limit). Readable only with database access.
+    forward_token  TEXT    NOT NULL,
     term           INTEGER NOT NULL,
     acquired_at_ms INTEGER NOT NULL,
     expires_at_ms  INTEGER NOT NULL

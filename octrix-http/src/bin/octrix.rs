@@ -365,6 +365,8 @@ async fn take_back(
         duration: Duration::from_secs(config.lease_seconds),
         renew_every: Duration::from_secs(config.lease_renew_seconds),
         refresh_every: Duration::from_millis(config.follower_refresh_ms),
+        forward_token: octrix_http::auth::generate_token()
+            .map_err(|e| anyhow::anyhow!("cannot generate the forwarding token: {e}"))?,
     };
     octrix_http::api::resilience::restore(state)
         .await

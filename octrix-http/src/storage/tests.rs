@@ -1578,7 +1578,7 @@ async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &
     let storage = fixture.connect().await;
     let duration = Duration::from_millis(1500);
     let first = storage
-        .try_lease(LEASE, "a", "http://a:3001", duration)
+        .try_lease(LEASE, "a", "http://a:3001", "token-a", duration)
         .await
         .unwrap();
     assert!(first.held);
@@ -1587,18 +1587,19 @@ async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &
 
     // Another candidate is refused while it is valid, and told who leads.
     let refused = storage
-        .try_lease(LEASE, "b", "http://b:3001", duration)
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
         .await
         .unwrap();
     assert!(!refused.held);
     assert_eq!(refused.holder, "a");
     assert_eq!(refused.url, "http://a:3001");
+    assert_eq!(refused.forward_token, "token-a");
     assert_eq!(refused.term, 1);
 
     // The holder renews within its term, which stays the same.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let renewed = storage
-        .try_lease(LEASE, "a", "http://a:3001", duration)
+        .try_lease(LEASE, "a", "http://a:3001", "token-a", duration)
         .await
         .unwrap();
     assert!(renewed.held);
@@ -1607,7 +1608,7 @@ async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &
     // renewal pushed it out again.
     tokio::time::sleep(Duration::from_millis(900)).await;
     let still = storage
-        .try_lease(LEASE, "b", "http://b:3001", duration)
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
         .await
         .unwrap();
     assert!(!still.held, "renewed lease stolen: {still:?}");
@@ -1616,15 +1617,16 @@ async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &
     // Once it expires (no renewal), the other candidate takes it: a new term.
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let taken = storage
-        .try_lease(LEASE, "b", "http://b:3001", duration)
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
         .await
         .unwrap();
     assert!(taken.held, "{taken:?}");
     assert_eq!((taken.holder.as_str(), taken.term), ("b", 2));
     assert_eq!(taken.url, "http://b:3001");
+    assert_eq!(taken.forward_token, "token-b");
     // The old holder comes back and is told it lost.
     let lost = storage
-        .try_lease(LEASE, "a", "http://a:3001", duration)
+        .try_lease(LEASE, "a", "http://a:3001", "token-a", duration)
         .await
         .unwrap();
     assert!(!lost.held);
@@ -1632,14 +1634,14 @@ async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &
     // A holder that lets its own lease expire and takes it back starts a new term.
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let again = storage
-        .try_lease(LEASE, "b", "http://b:3001", duration)
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
         .await
         .unwrap();
     assert!(again.held);
     assert_eq!(again.term, 3);
     // Leases of other names are independent.
     let other = storage
-        .try_lease("another", "a", "http://a:3001", duration)
+        .try_lease("another", "a", "http://a:3001", "token-a", duration)
         .await
         .unwrap();
     assert!(other.held);
@@ -1651,7 +1653,7 @@ async fn a_released_lease_is_taken_at_once(fixture: &Fixture) {
     let minute = Duration::from_secs(60);
     assert!(
         storage
-            .try_lease(LEASE, "a", "http://a", minute)
+            .try_lease(LEASE, "a", "http://a", "token", minute)
             .await
             .unwrap()
             .held
@@ -1660,14 +1662,14 @@ async fn a_released_lease_is_taken_at_once(fixture: &Fixture) {
     assert!(!storage.release_lease(LEASE, "b").await.unwrap());
     assert!(
         !storage
-            .try_lease(LEASE, "b", "http://b", minute)
+            .try_lease(LEASE, "b", "http://b", "token", minute)
             .await
             .unwrap()
             .held
     );
     assert!(storage.release_lease(LEASE, "a").await.unwrap());
     let taken = storage
-        .try_lease(LEASE, "b", "http://b", minute)
+        .try_lease(LEASE, "b", "http://b", "token", minute)
         .await
         .unwrap();
     assert!(taken.held, "{taken:?}");
@@ -1690,6 +1692,7 @@ async fn racing_candidates_never_both_hold_a_lease(fixture: &Fixture) {
                         &name,
                         &format!("c{candidate}"),
                         "http://c",
+                        "token",
                         Duration::from_secs(30),
                     )
                     .await

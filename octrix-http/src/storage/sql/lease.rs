@@ -22,6 +22,8 @@ pub struct Lease {
     pub holder: String,
     /// Where the holder serves the API.
     pub url: String,
+    /// The holder's forwarding token (see the migration): never shown.
+    pub forward_token: String,
     /// Grows by one each time the lease changes hands, or its holder takes
     /// it back after it expired.
     pub term: i64,
@@ -47,13 +49,14 @@ fn acquire_sql(dialect: Dialect) -> String {
     // Still ours: the same holder renews before expiry (same term).
     let kept = format!("leases.holder = excluded.holder AND leases.expires_at_ms >= {now}");
     format!(
-        "INSERT INTO leases (name, holder, url, term, acquired_at_ms, expires_at_ms) \
-         VALUES ($1, $2, $3, 1, {now}, {now} + $4) \
+        "INSERT INTO leases (name, holder, url, forward_token, term, acquired_at_ms, \
+         expires_at_ms) VALUES ($1, $2, $3, $5, 1, {now}, {now} + $4) \
          ON CONFLICT (name) DO UPDATE SET \
          term = CASE WHEN {kept} THEN leases.term ELSE leases.term + 1 END, \
          acquired_at_ms = CASE WHEN {kept} THEN leases.acquired_at_ms \
          ELSE excluded.acquired_at_ms END, \
          holder = excluded.holder, url = excluded.url, \
+         forward_token = excluded.forward_token, \
          expires_at_ms = excluded.expires_at_ms \
          WHERE leases.holder = excluded.holder OR leases.expires_at_ms < {now}"
     )
@@ -61,7 +64,8 @@ fn acquire_sql(dialect: Dialect) -> String {
 
 fn read_sql(dialect: Dialect) -> String {
     format!(
-        "SELECT holder, url, term, expires_at_ms - {} FROM leases WHERE name = $1",
+        "SELECT holder, url, forward_token, term, expires_at_ms - {} FROM leases \
+         WHERE name = $1",
         dialect.now_ms()
     )
 }
@@ -74,8 +78,8 @@ fn release_sql(dialect: Dialect) -> String {
 }
 
 impl SqlStorage {
-    /// Takes or renews the lease `name` for `holder` (serving at `url`) for
-    /// `duration`, when it is free, expired or already held by `holder`;
+    /// Takes or renews the lease `name` for `holder` (serving at `url`, with
+    /// its `forward_token`) for `duration`, when it is free, expired or already held by `holder`;
     /// returns the lease as it stands after the attempt, in one transaction.
     ///
     /// # Errors
@@ -87,10 +91,11 @@ impl SqlStorage {
         name: &str,
         holder: &str,
         url: &str,
+        forward_token: &str,
         duration: Duration,
     ) -> Result<Lease, StorageError> {
         let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2);
-        let row: (u64, (String, String, i64, i64)) = with_pool!(self, |pool, dialect| {
+        let row: (u64, (String, String, String, i64, i64)) = with_pool!(self, |pool, dialect| {
             async {
                 let mut tx = pool.begin_with(dialect.write_begin()).await?;
                 let written = sqlx::query(sqlx::AssertSqlSafe(acquire_sql(dialect)))
@@ -98,6 +103,7 @@ impl SqlStorage {
                     .bind(holder)
                     .bind(url)
                     .bind(millis)
+                    .bind(forward_token)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -111,11 +117,12 @@ impl SqlStorage {
             .await
         })
         .map_err(|error| unavailable(&error))?;
-        let (written, (current, url, term, remaining_ms)) = row;
+        let (written, (current, url, forward_token, term, remaining_ms)) = row;
         Ok(Lease {
             held: written > 0 && current == holder,
             holder: current,
             url,
+            forward_token,
             term,
             remaining: Duration::from_millis(u64::try_from(remaining_ms).unwrap_or(0)),
         })
