@@ -99,7 +99,7 @@ impl Elector {
     }
 
     /// Stops competing and releases the lease if held, so that a follower
-    /// takes over at once instead of after expiry.
+    /// takes over at its next try instead of after expiry.
     pub async fn stop(self) {
         self.elector.abort();
         self.mirror.abort();
