@@ -150,6 +150,13 @@ async fn two_replicas_on_postgres_storage_share_one_leader_and_fail_over() {
     );
     assert_eq!(leader_metric(&a).await, "octrix_leader 1");
     assert_eq!(leader_metric(&b).await, "octrix_leader 0");
+    // Live events are the leader's: the follower says where they are.
+    let (status, body) = b.call(Method::GET, "/api/v1/events/sse", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.to_string().contains(a.base.as_str()),
+        "names the leader's URL: {body}"
+    );
 
     // A webhook delivered to the follower is committed once, by the leader,
     // and both list it; a redelivery through either changes nothing.
