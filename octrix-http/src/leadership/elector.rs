@@ -30,7 +30,7 @@ pub struct LeaseSettings {
     pub forward_token: String,
 }
 
-/// The lease's name when not configured otherwise.
+/// The name of the lease the replicas of one database compete for.
 pub const DEFAULT_LEASE: &str = "octrix-leader";
 
 /// The running election: the elector and the follower's mirror.

@@ -1,9 +1,9 @@
 //! Several replicas on one PostgreSQL database: one leads, the others
 //! follow.
 //!
-//! * The leader holds a lease row in the database ([`SqlStorage::try_lease`])
-//!   and renews it; it alone runs the engine's ticks (detection, healing,
-//!   chaos) and handles writes.
+//! * The leader holds a lease row in the database
+//!   ([`crate::storage::SqlStorage::try_lease`]) and renews it; it alone runs
+//!   the engine's ticks (detection, healing, chaos) and handles writes.
 //! * A follower serves reads: incidents straight from storage, the rest
 //!   (rules, runs, action history, healing configuration) from an engine it
 //!   reloads from storage every `follower_refresh_ms` and after each write
