@@ -20,6 +20,15 @@
 //! | public `/metrics` | `public_metrics` | `OCTRIX_PUBLIC_METRICS` | true |
 //! | simulator seed | `sim_seed` | `OCTRIX_SIM_SEED` | 42 |
 //! | retention (days) | `retention_days` | `OCTRIX_RETENTION_DAYS` | 90 |
+//! | replica id (PostgreSQL leadership) | `replica_id` | `OCTRIX_REPLICA_ID` | `$HOSTNAME` (or `octrix`) |
+//! | URL other replicas forward writes to | `advertise_url` | `OCTRIX_ADVERTISE_URL` | `http://<host>:<port>` |
+//! | leader lease (s) | `lease_seconds` | `OCTRIX_LEASE_SECONDS` | 15 |
+//! | lease renewal (s) | `lease_renew_seconds` | `OCTRIX_LEASE_RENEW_SECONDS` | 5 |
+//! | follower refresh (ms) | `follower_refresh_ms` | `OCTRIX_FOLLOWER_REFRESH_MS` | 2000 |
+//!
+//! On PostgreSQL several replicas may share the database: they elect a
+//! leader through a lease row (see `octrix_http::leadership`); SQLite is
+//! single-replica and has no lease.
 //!
 //! Secrets (tokens, JWT secret, database URL with a password) never appear
 //! in `Debug` output or logs: [`ServerConfig::summary`] redacts them.
@@ -105,6 +114,19 @@ pub struct ServerConfig {
     pub sim_seed: u64,
     /// Days resolved incidents, runs and action records are kept.
     pub retention_days: u32,
+    /// This replica's name in the leader lease (a per-process suffix is
+    /// added, so that a restarted replica starts a new term).
+    pub replica_id: Option<String>,
+    /// Where other replicas reach this one's API to forward writes to it
+    /// when it leads (in Kubernetes: from the pod IP).
+    pub advertise_url: Option<String>,
+    /// How long a leader's lease lasts without renewal, seconds.
+    pub lease_seconds: u64,
+    /// How often the leader renews its lease (and followers try to take
+    /// it), seconds; at most a third of `lease_seconds`.
+    pub lease_renew_seconds: u64,
+    /// How often a follower reloads the engine's state from storage, ms.
+    pub follower_refresh_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -130,6 +152,11 @@ impl Default for ServerConfig {
             public_metrics: true,
             sim_seed: 42,
             retention_days: 90,
+            replica_id: None,
+            advertise_url: None,
+            lease_seconds: 15,
+            lease_renew_seconds: 5,
+            follower_refresh_ms: 2000,
         }
     }
 }
@@ -278,6 +305,21 @@ impl ServerConfig {
         if let Some(days) = parse_env(env, "OCTRIX_RETENTION_DAYS")? {
             self.retention_days = days;
         }
+        if let Some(id) = env.var("OCTRIX_REPLICA_ID") {
+            self.replica_id = Some(id);
+        }
+        if let Some(url) = env.var("OCTRIX_ADVERTISE_URL") {
+            self.advertise_url = Some(url);
+        }
+        if let Some(seconds) = parse_env(env, "OCTRIX_LEASE_SECONDS")? {
+            self.lease_seconds = seconds;
+        }
+        if let Some(seconds) = parse_env(env, "OCTRIX_LEASE_RENEW_SECONDS")? {
+            self.lease_renew_seconds = seconds;
+        }
+        if let Some(ms) = parse_env(env, "OCTRIX_FOLLOWER_REFRESH_MS")? {
+            self.follower_refresh_ms = ms;
+        }
         Ok(())
     }
 
@@ -372,6 +414,27 @@ impl ServerConfig {
         }
         if self.retention_days == 0 {
             return Err(invalid("retention_days", "must be at least 1"));
+        }
+        if self.lease_renew_seconds == 0 {
+            return Err(invalid("lease_renew_seconds", "must be at least 1"));
+        }
+        // Two renewals may fail before the lease lapses.
+        if self.lease_seconds < 3 * self.lease_renew_seconds {
+            return Err(invalid(
+                "lease_seconds",
+                "must be at least three times lease_renew_seconds",
+            ));
+        }
+        if self.follower_refresh_ms < 100 {
+            return Err(invalid("follower_refresh_ms", "must be at least 100"));
+        }
+        if let Some(url) = &self.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "advertise_url",
+                "must start with http:// or https://",
+            ));
         }
         Ok(())
     }
@@ -539,7 +602,10 @@ mod tests {
         let config: ServerConfig = toml::from_str(file).expect("a valid server configuration");
         config.validate().expect("valid");
         let k8s = config.kubernetes().expect("the Kubernetes adapter is on");
-        assert!(k8s.leader_election.enabled);
+        // The PostgreSQL lease elects the leader of the two replicas; a
+        // Kubernetes Lease election could pick the other one.
+        assert!(!k8s.leader_election.enabled);
+        assert_eq!(config.lease_seconds, 15);
         assert_eq!(
             config.host, "0.0.0.0",
             "probes and the Service reach the pod"

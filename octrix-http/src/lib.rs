@@ -38,6 +38,8 @@
 //! * [`commit`]: durable acknowledgement with group commit;
 //! * [`storage`]: the [`storage::Storage`] port, and [`MemoryStorage`];
 //! * [`config`]: the server's configuration (file plus environment);
+//! * [`leadership`]: several replicas on one PostgreSQL database (a lease
+//!   elects the leader; followers forward writes to it);
 //! * [`openapi`]: the OpenAPI 3 document served at `/api/openapi.json`;
 //! * [`error`]: [`ApiError`], the one place errors become responses.
 
@@ -51,6 +53,7 @@ pub mod events;
 pub mod extract;
 pub mod kubernetes;
 pub mod layers;
+pub mod leadership;
 pub mod memory_storage;
 pub mod openapi;
 pub mod route_applier;
@@ -334,6 +337,11 @@ pub fn app_with_cors(state: AppState, cors_origins: &[String]) -> Router {
         .merge(gated(&state, Role::Operator, operator_routes()))
         .merge(gated(&state, Role::Admin, admin_routes()))
         .fallback(|| async { ApiError::not_found("route") })
+        // Before authentication: the leader checks the caller's credentials.
+        .layer(from_fn_with_state(
+            state.clone(),
+            leadership::forward_writes,
+        ))
         .layer(from_fn_with_state(state.clone(), layers::record_http))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))

@@ -76,6 +76,19 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
+    async fn resolved_incidents_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<Incident>, StorageError> {
+        Ok(self
+            .lock()
+            .incidents
+            .values()
+            .filter(|i| i.resolved_at.is_some_and(|at| at >= since) && !i.is_active())
+            .cloned()
+            .collect())
+    }
+
     async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
         Ok(self
             .lock()

@@ -76,6 +76,12 @@ pub struct ServerParts {
 
 struct Inner {
     engine: Mutex<Engine>,
+    /// What the engine is rebuilt from when the stored state is reloaded.
+    engine_config: EngineConfig,
+    engine_ports: Ports,
+    /// One reload at a time (a take-over never races a follower's mirror).
+    reloading: Mutex<()>,
+    leadership: crate::leadership::Leadership,
     pending: Arc<WriteBehind>,
     committer: Committer,
     storage: Arc<dyn Storage>,
@@ -186,10 +192,14 @@ impl AppState {
         let clock = ports.clock.clone();
         let clock_for_resilience = clock.clone();
         let clock_now = clock.now();
-        let engine = Engine::new(parts.engine, ports)?;
+        let engine = Engine::new(parts.engine.clone(), ports.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine: Mutex::new(engine),
+                engine_config: parts.engine,
+                engine_ports: ports,
+                reloading: Mutex::new(()),
+                leadership: crate::leadership::Leadership::single(Some(parts.metrics.clone())),
                 pending,
                 committer,
                 storage: parts.storage,
@@ -264,9 +274,34 @@ impl AppState {
     /// Takes back what the storage keeps for the engine, to call once at
     /// start-up before serving: the healing configuration, the open and
     /// acknowledged incidents (alerts deduplicate into them; new ids
-    /// continue after the highest stored one) and the action history.
+    /// continue after the highest stored one), the incidents resolved within
+    /// the reopen window (an alert firing again reopens them), the action
+    /// history, chaos scenarios and runs, and registered services.
     pub async fn restore(&self) -> Result<Restored, crate::error::ApiError> {
+        let restored = self.reload(Reload::Own).await?;
+        crate::api::resilience::restore(self).await?;
+        Ok(restored)
+    }
+
+    /// Rebuilds the engine from what the storage keeps (see
+    /// [`AppState::restore`]): when this replica starts, takes over as the
+    /// leader ([`Reload::Own`]), or mirrors the leader ([`Reload::Mirror`]:
+    /// nothing is written, and nothing happens unless it still follows).
+    pub async fn reload(&self, how: Reload) -> Result<Restored, crate::error::ApiError> {
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        if how == Reload::Mirror && !self.leadership().follows() {
+            return Ok(Restored::default());
+        }
+        let mut fresh = Engine::new(
+            self.inner.engine_config.clone(),
+            self.inner.engine_ports.clone(),
+        )?;
         let storage = self.storage();
+        let reopen_window = fresh.book().config().reopen_window;
+        let since = self
+            .now()
+            .checked_sub(reopen_window)
+            .unwrap_or(Timestamp::MIN);
         let healing = match storage
             .get_document(DocumentKind::HealingConfig, HEALING_CONFIG_ID)
             .await?
@@ -277,29 +312,48 @@ impl AppState {
             )?),
             None => None,
         };
-        let incidents = storage.active_incidents().await?;
+        let active = storage.active_incidents().await?;
+        // Read second: an incident resolved between the two reads is kept
+        // in its resolved version (one id, one version).
+        let recently_resolved = storage.resolved_incidents_since(since).await?;
+        let mut by_id: std::collections::BTreeMap<_, _> = active
+            .into_iter()
+            .map(|incident| (incident.id.clone(), incident))
+            .collect();
+        for incident in recently_resolved {
+            by_id.insert(incident.id.clone(), incident);
+        }
+        let incidents: Vec<_> = by_id.into_values().collect();
+        let resolved_count = incidents.iter().filter(|i| !i.is_active()).count();
         let highest_incident_id = storage.highest_incident_id().await?;
         let mut action_history = self.stored_actions().await?;
         action_history.reverse();
         let summary = Restored {
-            incidents: incidents.len(),
+            incidents: incidents.len() - resolved_count,
+            recently_resolved: resolved_count,
             actions: action_history.len(),
             highest_incident_id: highest_incident_id.as_ref().map(|id| id.to_string()),
         };
-        let mut engine = self.engine().await;
-        engine.restore(RestoredState {
+        fresh.restore(RestoredState {
             incidents,
             highest_incident_id,
             healing,
             action_history,
         })?;
+        let mut engine = self.engine().await;
+        *engine = fresh;
         self.inner
             .actions_persisted
             .store(engine.actions_recorded(), Ordering::Relaxed);
+        self.inner.run_ledger.clear();
         drop(engine);
-        crate::api::simulator::restore(self).await?;
-        crate::api::resilience::restore(self).await?;
+        crate::api::simulator::restore(self, how == Reload::Own).await?;
         Ok(summary)
+    }
+
+    /// This replica's role among the replicas sharing the storage.
+    pub fn leadership(&self) -> &crate::leadership::Leadership {
+        &self.inner.leadership
     }
 
     /// The stored action history, newest first (at most 10,000 records).
@@ -385,6 +439,10 @@ impl AppState {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 timer.tick().await;
+                // Followers mirror the leader's state and never run it.
+                if !state.leadership().leads() {
+                    continue;
+                }
                 let report = state.tick().await;
                 for error in &report.errors {
                     tracing::warn!(%error, "engine tick");
@@ -539,11 +597,26 @@ pub enum SourceProbe {
     NotConfigured,
 }
 
+/// How [`AppState::reload`] takes the stored state back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// This replica runs the engine (it starts alone, or takes over as the
+    /// leader): chaos runs interrupted by the previous leader's end are
+    /// marked failed and saved.
+    Own,
+    /// This replica follows: it mirrors the stored state for reads and
+    /// writes nothing.
+    Mirror,
+}
+
 /// What [`AppState::restore`] took back from storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Restored {
     /// Open and acknowledged incidents.
     pub incidents: usize,
+    /// Incidents resolved within the reopen window (an alert firing again
+    /// reopens them).
+    pub recently_resolved: usize,
     /// Action records.
     pub actions: usize,
     /// The highest incident id stored, after which new ids continue.

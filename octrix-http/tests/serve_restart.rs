@@ -33,11 +33,15 @@ fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
 }
 
 fn alert(name: &str, status: &str) -> Value {
+    alert_from(name, status, "2026-11-23T09:06:35Z")
+}
+
+fn alert_from(name: &str, status: &str, starts_at: &str) -> Value {
     json!({
         "status": status,
         "labels": {"alertname": name, "service": "checkout", "severity": "critical"},
         "annotations": {"summary": format!("{name} fired")},
-        "startsAt": "2026-11-23T09:06:35Z",
+        "startsAt": starts_at,
         "endsAt": if status == "resolved" { "2026-11-23T09:16:35Z" } else { "0001-01-01T00:00:00Z" },
         "fingerprint": format!("fp-{name}"),
     })
@@ -142,6 +146,13 @@ async fn restart_keeps_everything(data_dir: &Path, database_url: Option<&str>) {
     first.stop();
 
     let second = start(data_dir, database_url);
+    assert!(
+        second
+            .banner
+            .contains("2 open or acknowledged incidents, 1 resolved within the reopen window"),
+        "{}",
+        second.banner
+    );
     let after = incidents(&second).await;
     assert_eq!(after.len(), 3, "{after:?}");
     for (name, incident) in &before {
@@ -183,6 +194,32 @@ async fn restart_keeps_everything(data_dir: &Path, database_url: Option<&str>) {
     assert!(
         d > highest_before,
         "the new id {d} continues after {highest_before}"
+    );
+    // C was resolved minutes ago, before the restart: firing again within
+    // the reopen window reopens the same incident instead of opening one.
+    second
+        .send(
+            Method::POST,
+            "/api/v1/alerts",
+            delivery(vec![alert_from(
+                "RestartC",
+                "firing",
+                "2026-11-23T09:40:00Z",
+            )]),
+        )
+        .await;
+    let refired = incidents(&second).await;
+    assert_eq!(refired.len(), 4, "{refired:?}");
+    let c = by_name(&refired, "RestartC");
+    assert_eq!(c["id"], by_name(&before, "RestartC")["id"]);
+    assert_eq!(c["status"], "open");
+    assert!(
+        c["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry.to_string().contains("fired again")),
+        "{c}"
     );
     // The acknowledged incident can still be resolved by a person.
     second

@@ -73,13 +73,18 @@ fn objects_fit_together() {
     let spec = &deployment.spec;
     assert_eq!(
         spec.replicas,
-        Some(1),
-        "one engine writes incidents (see deployment.yaml)"
+        Some(2),
+        "a leader and a follower on one PostgreSQL (see deployment.yaml)"
     );
+    let strategy = spec.strategy.as_ref().expect("a strategy");
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
     assert_eq!(
-        spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
-        Some("Recreate"),
-        "never two engines at once"
+        strategy
+            .rolling_update
+            .as_ref()
+            .and_then(|r| r.max_unavailable.clone()),
+        Some(IntOrString::Int(0)),
+        "an update never leaves fewer replicas serving"
     );
     let template = &deployment.spec.template;
     let labels = template
@@ -115,6 +120,15 @@ fn objects_fit_together() {
         .collect();
     assert!(env.contains("POD_NAME") && env.contains("POD_NAMESPACE"));
     assert!(env.contains("DATABASE_URL") && env.contains("OCTRIX_ADMIN_TOKEN"));
+    assert!(env.contains("POD_IP") && env.contains("OCTRIX_ADVERTISE_URL"));
+    let advertised = container
+        .env
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|e| e.name == "OCTRIX_ADVERTISE_URL")
+        .and_then(|e| e.value.clone());
+    assert_eq!(advertised.as_deref(), Some("http://$(POD_IP):3001"));
     assert_eq!(
         container
             .args
@@ -147,7 +161,8 @@ fn objects_fit_together() {
         .clone()
         .try_into()
         .expect("[kubernetes] is a K8sConfig");
-    assert!(k8s.leader_election.enabled);
+    // The database lease elects the leader; a second election could disagree.
+    assert!(!k8s.leader_election.enabled);
     assert!(!k8s.dry_run);
     assert_eq!(k8s.leader_election.lease_name, "octrix-leader");
 }

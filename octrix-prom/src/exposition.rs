@@ -28,6 +28,7 @@
 //! | `octrix_http_requests_total` | counter | method, route, status |
 //! | `octrix_http_request_duration_seconds` | histogram | method, route |
 //! | `octrix_source_up` | gauge (1 up, 0 unavailable) | source |
+//! | `octrix_leader` | gauge (1 leads, 0 follows) | |
 //!
 //! ```
 //! use octrix_prom::exposition::OctrixMetrics;
@@ -179,6 +180,7 @@ struct Inner {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
     source_up: Family<SourceLabels, Gauge>,
+    leader: Gauge,
 }
 
 /// Octrix's own metrics and their registry. Clones share the same metrics.
@@ -218,6 +220,7 @@ impl OctrixMetrics {
         let http_duration =
             Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(HTTP_BUCKETS));
         let source_up = Family::<SourceLabels, Gauge>::default();
+        let leader = Gauge::default();
 
         registry.register(
             "incident_active",
@@ -303,6 +306,11 @@ impl OctrixMetrics {
             "Whether a metric source answered its last request (1) or was unavailable (0)",
             source_up.clone(),
         );
+        registry.register(
+            "leader",
+            "Whether this replica leads (1: it runs the engine and takes writes) or follows (0)",
+            leader.clone(),
+        );
 
         Self {
             inner: Arc::new(Inner {
@@ -323,6 +331,7 @@ impl OctrixMetrics {
                 http_requests,
                 http_duration,
                 source_up,
+                leader,
             }),
         }
     }
@@ -402,6 +411,11 @@ impl OctrixMetrics {
                 detector: detector.to_owned(),
             })
             .inc();
+    }
+
+    /// Sets whether this replica leads.
+    pub fn set_leader(&self, leads: bool) {
+        self.inner.leader.set(i64::from(leads));
     }
 
     /// Sets the number of series the detectors track.

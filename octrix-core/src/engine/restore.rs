@@ -159,6 +159,44 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_restored_recently_resolved_incident_reopens_and_an_older_one_does_not() {
+        let start = Timestamp::from_second(1_800_000_000).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let mut book = IncidentBook::default();
+        book.ingest_alert(&alert("recent", start), start);
+        book.ingest_alert(&alert("old", start), start);
+        let minutes = |m: i64| start + jiff::SignedDuration::from_mins(m);
+        book.resolve(&IncidentId::new("INC-000002"), "alice", None, minutes(1))
+            .unwrap();
+        book.resolve(&IncidentId::new("INC-000001"), "alice", None, minutes(20))
+            .unwrap();
+        let stored: Vec<Incident> = book.incidents().cloned().collect();
+
+        // The process restarts 40 minutes after the start: the default
+        // reopen window (30 minutes) covers the first, not the second.
+        clock.set(minutes(40));
+        let mut engine = engine(clock.clone());
+        engine
+            .restore(RestoredState {
+                incidents: stored,
+                highest_incident_id: Some(IncidentId::new("INC-000002")),
+                ..RestoredState::default()
+            })
+            .unwrap();
+        let outcome = engine
+            .ingest_alerts(&[alert("recent", minutes(39)), alert("old", minutes(39))])
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            vec![
+                Ingested::Reopened(IncidentId::new("INC-000001")),
+                Ingested::Opened(IncidentId::new("INC-000003")),
+            ]
+        );
+    }
+
     #[test]
     fn actions_since_returns_only_the_newer_records() {
         let clock = Arc::new(ManualClock::new(

@@ -127,6 +127,8 @@ pub struct SourceStatusResponse {
     pub cluster: ClusterInfo,
     /// A note on the cluster side (observer and actuator).
     pub cluster_note: Option<String>,
+    /// This replica's role (`single`, `leader`, `follower`) and its leader.
+    pub replication: crate::leadership::Replication,
 }
 
 /// Whether the metric source answers, whether it is real or simulated, and
@@ -156,6 +158,7 @@ pub async fn status(State(state): State<AppState>) -> Json<SourceStatusResponse>
         prometheus_url,
         cluster: state.cluster_info().clone(),
         cluster_note: state.cluster_note().map(str::to_owned),
+        replication: state.leadership().status(),
     })
 }
 

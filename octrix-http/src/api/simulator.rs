@@ -131,6 +131,11 @@ impl RunLedger {
         }
         changed
     }
+
+    /// Forgets every run (the engine was rebuilt from storage).
+    pub fn clear(&self) {
+        self.saved.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 /// Persists the runs the last engine tick changed.
@@ -141,9 +146,11 @@ pub async fn persist_changed_runs(state: &AppState, runs: &[ScenarioRun]) {
 }
 
 /// Loads custom scenarios and past runs from the storage into the engine
-/// (at start-up). Runs that were active when the server stopped are marked
-/// failed, and saved so.
-pub async fn restore(state: &AppState) -> Result<(), ApiError> {
+/// (at start-up, or when a replica takes over or mirrors the leader). Runs
+/// that were active when the server stopped are marked failed, and saved so
+/// when `save_interrupted` (a follower mirrors the leader's runs and writes
+/// nothing).
+pub async fn restore(state: &AppState, save_interrupted: bool) -> Result<(), ApiError> {
     let scenarios = state
         .storage()
         .list_documents(DocumentKind::ChaosScenario, 100_000)
@@ -172,6 +179,9 @@ pub async fn restore(state: &AppState) -> Result<(), ApiError> {
     engine.restore_chaos_runs(past).map_err(chaos_error)?;
     let changed = state.run_ledger().changed(engine.chaos());
     drop(engine);
+    if !save_interrupted {
+        return Ok(());
+    }
     let interrupted: Vec<ScenarioRun> = changed
         .into_iter()
         .filter(|run| run.status == RunStatus::Failed && run.permit.is_none())

@@ -19,6 +19,8 @@ pub struct Health {
     pub version: String,
     /// Seconds since start.
     pub uptime_seconds: u64,
+    /// This replica's role (`single`, `leader`, `follower`) and its leader.
+    pub replication: crate::leadership::Replication,
 }
 
 /// Liveness: answers as long as the process serves requests.
@@ -29,6 +31,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_seconds: state.uptime().as_secs(),
+        replication: state.leadership().status(),
     })
 }
 
@@ -52,6 +55,9 @@ pub struct Readiness {
     pub failing: Vec<String>,
     /// Every check.
     pub checks: Vec<Check>,
+    /// This replica's role (`single`, `leader`, `follower`) and its leader:
+    /// a follower is ready (it serves reads and forwards writes).
+    pub replication: crate::leadership::Replication,
 }
 
 /// Readiness: the storage answers, the commit task runs and the metric
@@ -121,6 +127,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         ready: failing.is_empty(),
         failing,
         checks,
+        replication: state.leadership().status(),
     };
     let status = if readiness.ready {
         StatusCode::OK

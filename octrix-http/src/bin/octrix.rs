@@ -24,7 +24,9 @@ use octrix_core::sim::{SimCluster, SimConfig};
 use octrix_core::{Clock, Timestamp};
 use octrix_http::config::{ProcessEnv, ServerConfig, redact_url};
 use octrix_http::kubernetes::KubeCluster;
+use octrix_http::leadership::{DEFAULT_LEASE, Elector, LeaseSettings, replica_id};
 use octrix_http::route_applier::RouteApplier;
+use octrix_http::state::{Reload, Restored};
 use octrix_http::storage::{SqlBackend, SqlStorage, Storage};
 use octrix_http::unwired::UnwiredCluster;
 use octrix_http::{AppState, Limits, MemoryStorage, ServerParts, SystemClock, app_with_cors};
@@ -205,17 +207,25 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
             .map(|k| k.routes.clone() as Arc<dyn RouteApplier>),
     })
     .context("cannot build the engine")?;
-    let restored = state
-        .restore()
+
+    // Bound before the election: the advertised URL names the real port.
+    let address: SocketAddr = format!("{}:{}", config.host, config.port)
+        .parse()
+        .with_context(|| format!("invalid listen address {}:{}", config.host, config.port))?;
+    let listener = tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot restore the stored state: {e}"))?;
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr()?;
+
+    let (restored, elector) = take_back(&config, &state, &database, local).await?;
     tracing::info!(
         incidents = restored.incidents,
+        recently_resolved = restored.recently_resolved,
         actions = restored.actions,
         highest_incident_id = restored.highest_incident_id.as_deref().unwrap_or("none"),
         "restored"
     );
-    if config.kubernetes().is_some_and(|k| k.dry_run) {
+    if config.kubernetes().is_some_and(|k| k.dry_run) && state.leadership().leads() {
         start_in_dry_run(&state).await?;
     }
 
@@ -225,14 +235,6 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
         state.clock().clone(),
         config.retention_days,
     );
-
-    let address: SocketAddr = format!("{}:{}", config.host, config.port)
-        .parse()
-        .with_context(|| format!("invalid listen address {}:{}", config.host, config.port))?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let local = listener.local_addr()?;
 
     let source_kind = match source_info.kind {
         SourceKind::Prometheus => "real",
@@ -254,8 +256,14 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     }
     println!("  storage:        {storage_note}");
     println!(
-        "  restored:       {} open or acknowledged incidents, {} healing actions",
-        restored.incidents, restored.actions
+        "  restored:       {} open or acknowledged incidents, {} resolved within the reopen window, {} healing actions",
+        restored.incidents, restored.recently_resolved, restored.actions
+    );
+    let replication = state.leadership().status();
+    println!(
+        "  replication:    {} ({})",
+        replication.role.as_str(),
+        replication.detail
     );
     match &generated {
         Some((token, path, true)) => {
@@ -298,6 +306,9 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     }
     ticker.abort();
     retention.abort();
+    if let Some(elector) = elector {
+        elector.stop().await;
+    }
     if let Some(leader) = kube.and_then(|k| k.leader)
         && let Err(error) = leader.stop().await
     {
@@ -307,6 +318,68 @@ async fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     database.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Takes the stored state back. On SQLite this process is the only
+/// replica; on PostgreSQL it competes for the leader lease: as the leader it
+/// reloads everything and runs the engine, as a follower it mirrors the
+/// stored state and forwards writes.
+async fn take_back(
+    config: &ServerConfig,
+    state: &AppState,
+    database: &SqlStorage,
+    local: SocketAddr,
+) -> anyhow::Result<(Restored, Option<Elector>)> {
+    if database.backend() == SqlBackend::Sqlite {
+        let restored = state
+            .restore()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot restore the stored state: {e}"))?;
+        return Ok((restored, None));
+    }
+    if config
+        .kubernetes()
+        .is_some_and(|k| k.leader_election.enabled)
+    {
+        tracing::warn!(
+            "[kubernetes.leader_election] is on as well as the PostgreSQL leader lease: if the two elect different replicas, the engine's leader has every cluster action refused; turn the Kubernetes election off when replicas share PostgreSQL"
+        );
+    }
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "octrix".to_owned());
+    let base = config.replica_id.clone().unwrap_or_else(|| host.clone());
+    let advertised_url = match &config.advertise_url {
+        Some(url) => url.clone(),
+        None if local.ip().is_unspecified() => {
+            tracing::warn!(
+                "OCTRIX_ADVERTISE_URL is not set and the server listens on every address: other replicas forward writes to http://{host}:{}; set OCTRIX_ADVERTISE_URL if that name does not reach this replica",
+                local.port()
+            );
+            format!("http://{host}:{}", local.port())
+        }
+        None => format!("http://{local}"),
+    };
+    let settings = LeaseSettings {
+        name: DEFAULT_LEASE.to_owned(),
+        replica: replica_id(&base),
+        advertised_url,
+        duration: Duration::from_secs(config.lease_seconds),
+        renew_every: Duration::from_secs(config.lease_renew_seconds),
+        refresh_every: Duration::from_millis(config.follower_refresh_ms),
+        forward_token: octrix_http::auth::generate_token()
+            .map_err(|e| anyhow::anyhow!("cannot generate the forwarding token: {e}"))?,
+    };
+    octrix_http::api::resilience::restore(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot restore the registered services: {e}"))?;
+    let (elector, restored) = Elector::start(state.clone(), database.clone(), settings).await;
+    let restored = match restored {
+        Some(restored) => restored,
+        None => state
+            .reload(Reload::Mirror)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the stored state: {e}"))?,
+    };
+    Ok((restored, Some(elector)))
 }
 
 /// The engine's ports and what the server shows about them.

@@ -27,7 +27,7 @@ mod group_commit;
 mod sql;
 
 pub use group_commit::{GroupCommitConfig, GroupCommitter};
-pub use sql::{SqlBackend, SqlStorage, SqlStorageOptions};
+pub use sql::{Lease, SqlBackend, SqlStorage, SqlStorageOptions};
 
 use async_trait::async_trait;
 use octrix_core::Timestamp;
@@ -108,6 +108,14 @@ pub trait Storage: IncidentStore {
     /// Every stored incident that is open or acknowledged, to rebuild the
     /// engine's working set after a restart.
     async fn active_incidents(&self) -> Result<Vec<Incident>, StorageError>;
+
+    /// Every stored incident resolved at or after `since`, so that an
+    /// alert firing again within the reopen window after a restart (or a
+    /// change of leader) reopens it instead of opening a new one.
+    async fn resolved_incidents_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<Incident>, StorageError>;
 
     /// The highest incident id ever stored (the longest, then the greatest:
     /// `INC-1000000` is above `INC-999999`), so that new ids continue after

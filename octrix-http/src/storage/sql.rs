@@ -505,6 +505,24 @@ impl Storage for SqlStorage {
         self.fetch_incidents(statement).await
     }
 
+    async fn resolved_incidents_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<Incident>, StorageError> {
+        let (sec, nsec) = split_instant(since);
+        // The literal 'resolved' lets the planner use the partial index.
+        let mut statement = Statement::new(
+            "SELECT id, body FROM incidents WHERE status = 'resolved' \
+             AND (resolved_at_sec, resolved_at_nsec) >= (",
+        );
+        statement
+            .bind(Arg::BigInt(sec))
+            .push(", ")
+            .bind(Arg::Int(nsec))
+            .push(") ORDER BY first_seen_sec, first_seen_nsec, id");
+        self.fetch_incidents(statement).await
+    }
+
     async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
         // A scan, run once at start-up: no index orders by length.
         let id: Option<String> = with_pool!(self, |pool| sqlx::query_scalar(
@@ -675,6 +693,9 @@ impl Storage for SqlStorage {
         .map_err(|error| unavailable(&error))
     }
 }
+
+mod lease;
+pub use lease::Lease;
 
 /// Where the two SQL dialects differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -208,6 +208,10 @@ suite!(
         group_commit_batches_waiting_submitters,
         group_commit_never_splits_a_submission,
         group_commit_reports_a_failed_commit_to_every_waiter,
+        resolved_incidents_since_returns_only_the_recently_resolved,
+        a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry,
+        a_released_lease_is_taken_at_once,
+        racing_candidates_never_both_hold_a_lease,
     ],
     sync: [list_matches_the_reference_semantics]
 );
@@ -1002,6 +1006,13 @@ impl Storage for Gated {
         self.inner.active_incidents().await
     }
 
+    async fn resolved_incidents_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<Incident>, StorageError> {
+        self.inner.resolved_incidents_since(since).await
+    }
+
     async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
         self.inner.highest_incident_id().await
     }
@@ -1528,4 +1539,170 @@ fn storage_test_urls_swap_the_database() {
         with_database("postgres://u@h:5432", "t3"),
         "postgres://u@h:5432/t3"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Recently resolved incidents and leadership leases
+
+async fn resolved_incidents_since_returns_only_the_recently_resolved(fixture: &Fixture) {
+    let storage = fixture.connect().await;
+    storage
+        .put_incidents(&[
+            resolved(incident("INC-000001", 0), 10),
+            resolved(incident("INC-000002", 1), 40),
+            incident("INC-000003", 2),
+            resolved(acknowledged(incident("INC-000004", 3), 5), 41),
+        ])
+        .await
+        .unwrap();
+    let since = |minute| {
+        let storage = storage.clone();
+        async move {
+            let found = storage.resolved_incidents_since(at(minute)).await.unwrap();
+            found
+                .into_iter()
+                .map(|i| i.id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Oldest opened first; the open one never, the boundary included.
+    assert_eq!(since(40).await, ["INC-000002", "INC-000004"]);
+    assert_eq!(since(41).await, ["INC-000004"]);
+    assert_eq!(since(0).await, ["INC-000001", "INC-000002", "INC-000004"]);
+    assert!(since(42).await.is_empty());
+}
+
+const LEASE: &str = "octrix-test";
+
+async fn a_lease_is_renewed_by_its_holder_and_taken_only_after_expiry(fixture: &Fixture) {
+    let storage = fixture.connect().await;
+    let duration = Duration::from_millis(1500);
+    let first = storage
+        .try_lease(LEASE, "a", "http://a:3001", "token-a", duration)
+        .await
+        .unwrap();
+    assert!(first.held);
+    assert_eq!((first.holder.as_str(), first.term), ("a", 1));
+    assert!(first.remaining > Duration::from_millis(1000), "{first:?}");
+
+    // Another candidate is refused while it is valid, and told who leads.
+    let refused = storage
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
+        .await
+        .unwrap();
+    assert!(!refused.held);
+    assert_eq!(refused.holder, "a");
+    assert_eq!(refused.url, "http://a:3001");
+    assert_eq!(refused.forward_token, "token-a");
+    assert_eq!(refused.term, 1);
+
+    // The holder renews within its term, which stays the same.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let renewed = storage
+        .try_lease(LEASE, "a", "http://a:3001", "token-a", duration)
+        .await
+        .unwrap();
+    assert!(renewed.held);
+    assert_eq!(renewed.term, 1);
+    // 800 ms after the first grant the first expiry would be near; the
+    // renewal pushed it out again.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let still = storage
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
+        .await
+        .unwrap();
+    assert!(!still.held, "renewed lease stolen: {still:?}");
+    assert_eq!(still.holder, "a");
+
+    // Once it expires (no renewal), the other candidate takes it: a new term.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let taken = storage
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
+        .await
+        .unwrap();
+    assert!(taken.held, "{taken:?}");
+    assert_eq!((taken.holder.as_str(), taken.term), ("b", 2));
+    assert_eq!(taken.url, "http://b:3001");
+    assert_eq!(taken.forward_token, "token-b");
+    // The old holder comes back and is told it lost.
+    let lost = storage
+        .try_lease(LEASE, "a", "http://a:3001", "token-a", duration)
+        .await
+        .unwrap();
+    assert!(!lost.held);
+    assert_eq!((lost.holder.as_str(), lost.term), ("b", 2));
+    // A holder that lets its own lease expire and takes it back starts a new term.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let again = storage
+        .try_lease(LEASE, "b", "http://b:3001", "token-b", duration)
+        .await
+        .unwrap();
+    assert!(again.held);
+    assert_eq!(again.term, 3);
+    // Leases of other names are independent.
+    let other = storage
+        .try_lease("another", "a", "http://a:3001", "token-a", duration)
+        .await
+        .unwrap();
+    assert!(other.held);
+    assert_eq!(other.term, 1);
+}
+
+async fn a_released_lease_is_taken_at_once(fixture: &Fixture) {
+    let storage = fixture.connect().await;
+    let minute = Duration::from_secs(60);
+    assert!(
+        storage
+            .try_lease(LEASE, "a", "http://a", "token", minute)
+            .await
+            .unwrap()
+            .held
+    );
+    // Only the holder can release it.
+    assert!(!storage.release_lease(LEASE, "b").await.unwrap());
+    assert!(
+        !storage
+            .try_lease(LEASE, "b", "http://b", "token", minute)
+            .await
+            .unwrap()
+            .held
+    );
+    assert!(storage.release_lease(LEASE, "a").await.unwrap());
+    let taken = storage
+        .try_lease(LEASE, "b", "http://b", "token", minute)
+        .await
+        .unwrap();
+    assert!(taken.held, "{taken:?}");
+    assert_eq!(taken.term, 2);
+    assert!((59..=60).contains(&taken.remaining.as_secs()), "{taken:?}");
+}
+
+async fn racing_candidates_never_both_hold_a_lease(fixture: &Fixture) {
+    let storage = fixture.connect().await;
+    let mut round = 0;
+    while round < 5 {
+        let name = format!("race-{round}");
+        let mut attempts = JoinSet::new();
+        for candidate in 0..8 {
+            let storage = storage.clone();
+            let name = name.clone();
+            attempts.spawn(async move {
+                storage
+                    .try_lease(
+                        &name,
+                        &format!("c{candidate}"),
+                        "http://c",
+                        "token",
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .unwrap()
+            });
+        }
+        let leases = attempts.join_all().await;
+        let holders: Vec<&Lease> = leases.iter().filter(|lease| lease.held).collect();
+        assert_eq!(holders.len(), 1, "{leases:?}");
+        assert!(leases.iter().all(|lease| lease.holder == holders[0].holder));
+        round += 1;
+    }
 }

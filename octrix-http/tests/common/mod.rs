@@ -113,6 +113,14 @@ impl Storage for TestStorage {
         self.inner.active_incidents().await
     }
 
+    async fn resolved_incidents_since(
+        &self,
+        since: octrix_core::Timestamp,
+    ) -> Result<Vec<Incident>, StorageError> {
+        self.check()?;
+        self.inner.resolved_incidents_since(since).await
+    }
+
     async fn highest_incident_id(&self) -> Result<Option<IncidentId>, StorageError> {
         self.check()?;
         self.inner.highest_incident_id().await
