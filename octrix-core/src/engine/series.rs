@@ -34,6 +34,12 @@ struct Entry {
     next: usize,
 }
 
+/// Whether two metric names are equal; a source's borrowed constant names
+/// are the same string each time, recognised without comparing bytes.
+fn same_metric(cached: &str, sampled: &str) -> bool {
+    std::ptr::eq(cached, sampled) || cached == sampled
+}
+
 /// [`SeriesId`]s by label-set identity and metric.
 #[derive(Debug, Default)]
 pub(super) struct SeriesIds {
@@ -63,14 +69,14 @@ impl SeriesIds {
         let expected = entry
             .ids
             .get(entry.next)
-            .is_some_and(|(metric, _)| **metric == *sample.metric);
+            .is_some_and(|(metric, _)| same_metric(metric, &sample.metric));
         let found = if expected {
             Some(entry.next)
         } else {
             entry
                 .ids
                 .iter()
-                .position(|(metric, _)| **metric == *sample.metric)
+                .position(|(metric, _)| same_metric(metric, &sample.metric))
         };
         let slot = match found {
             Some(slot) => slot,
