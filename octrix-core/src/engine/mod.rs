@@ -369,7 +369,7 @@ pub struct Engine {
     /// Series whose last sample was anomalous: their next samples go to the
     /// classifier too, so that it sees the anomaly end. Looked up for
     /// every sample while any series is anomalous: foldhash, as SipHash
-    /// was a tenth of a tick.
+    /// was about a tenth of a tick's instructions (callgrind).
     anomalous_series: HashSet<crate::detect::SeriesId, foldhash::fast::RandomState>,
     /// Series ids of the samples' label sets, so that a series is resolved
     /// once rather than on every sample.
