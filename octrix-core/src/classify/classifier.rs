@@ -7,62 +7,55 @@ use super::{
     AnomalyReading, Category, Classification, Cleared, ConditionStatus, Error, NodeConditions,
     Observation, PodPhase, PodStatus, Reading, ResourceKind, ResourceRef, SeverityPolicy, Signal,
 };
+use std::hash::BuildHasher;
+
 use crate::Timestamp;
 
-/// What one streak is about: a category on a resource (and a metric, for
-/// anomalies). The node is left out, as in [`ResourceRef::identity`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct StreakKey {
-    category: Category,
+/// What the classifier remembers of one resource: its streaks in progress
+/// and, for a pod, its restart history. The node is left out of the key, as
+/// in [`ResourceRef::identity`].
+///
+/// Kept per resource rather than per (category, resource) so that a pod's
+/// three observations of a tick (status, CPU, memory) cost one hash of its
+/// names each and its up to five findings a scan of a short list: looking
+/// up every finding by category and names was a fifth of an engine tick.
+#[derive(Debug, Clone)]
+struct Tracked {
+    /// The hash of (kind, namespace, name), kept for the table's growth.
+    hash: u64,
     kind: ResourceKind,
     namespace: Option<String>,
     name: String,
-    metric: Option<String>,
+    streaks: Vec<TrackedStreak>,
+    restarts: Option<RestartHistory>,
 }
 
-/// A `StreakKey` borrowed from an observation, to look streaks up without
-/// allocating: nearly every observation is of a healthy resource with no
-/// streak. Its fields hash exactly as `StreakKey`'s (a `String` hashes as
-/// its `str`).
-#[derive(Hash)]
-struct StreakKeyRef<'a> {
+impl Tracked {
+    fn is(&self, resource: &ResourceRef) -> bool {
+        self.kind == resource.kind
+            && self.name == resource.name
+            && self.namespace == resource.namespace
+    }
+
+    fn is_empty(&self) -> bool {
+        self.streaks.is_empty() && self.restarts.is_none()
+    }
+
+    /// The position of the streak of `category` (and `metric`), if any.
+    fn streak_of(&self, category: Category, metric: Option<&str>) -> Option<usize> {
+        self.streaks
+            .iter()
+            .position(|s| s.category == category && s.metric.as_deref() == metric)
+    }
+}
+
+/// A streak in progress: a category on a resource (and a metric, for
+/// anomalies).
+#[derive(Debug, Clone)]
+struct TrackedStreak {
     category: Category,
-    kind: ResourceKind,
-    namespace: Option<&'a str>,
-    name: &'a str,
-    metric: Option<&'a str>,
-}
-
-impl<'a> StreakKeyRef<'a> {
-    fn new(category: Category, resource: &'a ResourceRef, metric: Option<&'a str>) -> Self {
-        Self {
-            category,
-            kind: resource.kind,
-            namespace: resource.namespace.as_deref(),
-            name: &resource.name,
-            metric,
-        }
-    }
-
-    fn to_owned(&self) -> StreakKey {
-        StreakKey {
-            category: self.category,
-            kind: self.kind,
-            namespace: self.namespace.map(str::to_owned),
-            name: self.name.to_owned(),
-            metric: self.metric.map(str::to_owned),
-        }
-    }
-}
-
-impl hashbrown::Equivalent<StreakKey> for StreakKeyRef<'_> {
-    fn equivalent(&self, key: &StreakKey) -> bool {
-        self.category == key.category
-            && self.kind == key.kind
-            && self.namespace == key.namespace.as_deref()
-            && self.name == key.name
-            && self.metric == key.metric.as_deref()
-    }
+    metric: Option<String>,
+    streak: Streak,
 }
 
 /// Turns [`Observation`]s into [`Classification`]s under a
@@ -77,8 +70,19 @@ impl hashbrown::Equivalent<StreakKey> for StreakKeyRef<'_> {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     policy: SeverityPolicy,
-    streaks: hashbrown::HashMap<StreakKey, Streak>,
-    restarts: hashbrown::HashMap<StreakKey, RestartHistory>,
+    /// Resources with a streak in progress or a restart history, mostly in
+    /// the order they were first observed: an observer that reports its
+    /// objects in the same order every time then finds each record next to
+    /// the previous one, in memory read in order, where a hash table's
+    /// random reads of 10,000 pods missed the cache.
+    records: Vec<Tracked>,
+    /// Positions in `records`, by the records' hashes.
+    index: hashbrown::HashTable<usize>,
+    /// The position of the last record looked up.
+    last: usize,
+    hasher: foldhash::fast::RandomState,
+    /// Streaks in progress, over every resource.
+    streaks: usize,
     rejected_readings: u64,
 }
 
@@ -99,8 +103,11 @@ impl Classifier {
     fn with_valid_policy(policy: SeverityPolicy) -> Self {
         Self {
             policy,
-            streaks: hashbrown::HashMap::new(),
-            restarts: hashbrown::HashMap::new(),
+            records: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            last: 0,
+            hasher: foldhash::fast::RandomState::default(),
+            streaks: 0,
             rejected_readings: 0,
         }
     }
@@ -118,14 +125,20 @@ impl Classifier {
 
     /// How many category-resource pairs have a streak in progress.
     pub fn tracked(&self) -> usize {
-        self.streaks.len()
+        self.streaks
     }
 
     /// Classifies one observation. A pod or node status can yield several
     /// results, in a fixed order (crash, OOM, restarts; not-ready, pressure).
     pub fn observe(&mut self, observation: &Observation) -> Vec<Classification> {
+        let resource = &observation.resource;
+        let hash = self.hasher.hash_one((
+            resource.kind,
+            resource.namespace.as_deref(),
+            resource.name.as_str(),
+        ));
         let findings = match &observation.reading {
-            Reading::Pod(status) => self.judge_pod(observation, status),
+            Reading::Pod(status) => self.judge_pod(observation, hash, status),
             Reading::Node(conditions) => self.judge_node(conditions),
             Reading::CpuUtilisation { ratio } => self.judge_utilisation(Category::HighCpu, *ratio),
             Reading::MemoryUtilisation { ratio } => {
@@ -136,102 +149,214 @@ impl Classifier {
             }
             Reading::Anomaly(anomaly) => self.judge_anomaly(anomaly),
         };
-        findings
-            .into_iter()
-            .filter_map(|finding| self.track(observation, finding))
-            .collect()
+        self.track_all(observation, hash, findings)
     }
 
     /// Forgets resources not observed since `cutoff` (deleted pods, removed
     /// nodes) without reporting them cleared. Returns how many streaks went.
     pub fn evict_idle(&mut self, cutoff: Timestamp) -> usize {
-        let before = self.streaks.len();
-        self.streaks.retain(|_, streak| streak.last_seen >= cutoff);
-        self.restarts
-            .retain(|_, history| history.last_seen.is_some_and(|seen| seen >= cutoff));
-        before - self.streaks.len()
+        let mut evicted = 0;
+        let before = self.records.len();
+        self.records.retain_mut(|tracked| {
+            let streaks = tracked.streaks.len();
+            tracked.streaks.retain(|s| s.streak.last_seen >= cutoff);
+            evicted += streaks - tracked.streaks.len();
+            if tracked
+                .restarts
+                .as_ref()
+                .is_some_and(|history| history.last_seen.is_none_or(|seen| seen < cutoff))
+            {
+                tracked.restarts = None;
+            }
+            !tracked.is_empty()
+        });
+        if self.records.len() != before {
+            self.index.clear();
+            let records = &self.records;
+            for (position, tracked) in records.iter().enumerate() {
+                self.index
+                    .insert_unique(tracked.hash, position, |&p| records[p].hash);
+            }
+        }
+        self.streaks -= evicted;
+        evicted
     }
 
-    /// Grades `finding` in its streak and turns the grade into a result.
-    fn track(&mut self, observation: &Observation, finding: Finding) -> Option<Classification> {
-        let key = StreakKeyRef::new(finding.category, &observation.resource, finding.metric);
-        let grade = match self.streaks.get_mut(&key) {
-            Some(streak) => streak.grade(&finding.measure),
-            None => {
-                let mut fresh = Streak::starting(observation.at);
-                let grade = fresh.grade(&finding.measure);
-                if grade != Grade::Healthy {
-                    self.streaks.insert(key.to_owned(), fresh);
-                }
-                grade
-            }
+    /// The position of the record of `resource` (whose hash is `hash`), if
+    /// it has one: the last one looked up, the one after it, or any.
+    fn locate(&mut self, hash: u64, resource: &ResourceRef) -> Option<usize> {
+        let records = &self.records;
+        let is = |position: usize| {
+            records
+                .get(position)
+                .is_some_and(|tracked| tracked.hash == hash && tracked.is(resource))
         };
-        match grade {
-            Grade::Healthy => {
-                let streak = self.streaks.remove(&key)?;
-                streak.raised.then(|| {
-                    Classification::Cleared(Cleared {
-                        category: finding.category,
-                        resource: observation.resource.clone(),
-                        metric: finding.metric.map(str::to_owned),
-                        service: observation.service.clone(),
-                        at: observation.at,
-                    })
-                })
-            }
-            Grade::Pending => {
-                if let Some(streak) = self.streaks.get_mut(&key) {
-                    streak.last_seen = observation.at;
-                }
-                None
-            }
-            Grade::Raised {
-                severity,
-                threshold,
-            } => {
-                let streak = self.streaks.get_mut(&key)?;
-                streak.last_seen = observation.at;
-                streak.raised = true;
-                let observed = finding.observed();
-                let (summary, details) = finding.description.render(&observation.resource);
-                let mut labels = observation.labels.clone();
-                labels.extend(details);
-                Some(Classification::Raised(Signal {
-                    category: finding.category,
-                    severity,
-                    resource: observation.resource.clone(),
-                    metric: finding.metric.map(str::to_owned),
-                    service: observation.service.clone(),
-                    labels,
-                    summary,
-                    observed,
-                    threshold,
-                    since: streak.since,
-                    at: observation.at,
-                }))
+        let position = if is(self.last) {
+            self.last
+        } else if is(self.last + 1) {
+            self.last + 1
+        } else {
+            *self.index.find(hash, |&p| is(p))?
+        };
+        self.last = position;
+        Some(position)
+    }
+
+    /// The position of the record of `resource`, made empty if it has none.
+    fn locate_or_insert(&mut self, hash: u64, resource: &ResourceRef) -> usize {
+        if let Some(position) = self.locate(hash, resource) {
+            return position;
+        }
+        let position = self.records.len();
+        self.records.push(Tracked {
+            hash,
+            kind: resource.kind,
+            namespace: resource.namespace.clone(),
+            name: resource.name.clone(),
+            streaks: Vec::new(),
+            restarts: None,
+        });
+        let records = &self.records;
+        self.index
+            .insert_unique(hash, position, |&p| records[p].hash);
+        self.last = position;
+        position
+    }
+
+    /// Forgets the record at `position`; the last record takes its place.
+    fn remove(&mut self, position: usize) {
+        let hash = self.records[position].hash;
+        if let Ok(entry) = self.index.find_entry(hash, |&p| p == position) {
+            entry.remove();
+        }
+        let moved = self.records.len() - 1;
+        self.records.swap_remove(position);
+        if position != moved {
+            let moved_hash = self.records[position].hash;
+            if let Some(p) = self.index.find_mut(moved_hash, |&p| p == moved) {
+                *p = position;
             }
         }
     }
 
-    fn judge_pod<'a>(&mut self, observation: &Observation, status: &'a PodStatus) -> Findings<'a> {
+    /// Grades each finding in its streak and turns the grades into
+    /// results, looking the resource up once.
+    fn track_all(
+        &mut self,
+        observation: &Observation,
+        hash: u64,
+        findings: Findings,
+    ) -> Vec<Classification> {
         let resource = &observation.resource;
+        let mut results = Vec::new();
+        let mut emptied = false;
+        let mut record = self.locate(hash, resource);
+        for finding in findings {
+            let (category, metric) = (finding.category, finding.metric);
+            let existing =
+                record.and_then(|r| Some((r, self.records[r].streak_of(category, metric)?)));
+            let (tracked, position, grade) = match existing {
+                Some((r, position)) => {
+                    let tracked = &mut self.records[r];
+                    let grade = tracked.streaks[position].streak.grade(&finding.measure);
+                    (tracked, position, grade)
+                }
+                None => {
+                    let mut fresh = Streak::starting(observation.at);
+                    let grade = fresh.grade(&finding.measure);
+                    if grade == Grade::Healthy {
+                        continue;
+                    }
+                    let r = match record {
+                        Some(r) => r,
+                        None => self.locate_or_insert(hash, resource),
+                    };
+                    record = Some(r);
+                    let tracked = &mut self.records[r];
+                    tracked.streaks.push(TrackedStreak {
+                        category,
+                        metric: metric.map(str::to_owned),
+                        streak: fresh,
+                    });
+                    self.streaks += 1;
+                    let position = tracked.streaks.len() - 1;
+                    (tracked, position, grade)
+                }
+            };
+            match grade {
+                Grade::Healthy => {
+                    let streak = tracked.streaks.swap_remove(position).streak;
+                    self.streaks -= 1;
+                    emptied = tracked.is_empty();
+                    if streak.raised {
+                        results.push(Classification::Cleared(Cleared {
+                            category,
+                            resource: resource.clone(),
+                            metric: metric.map(str::to_owned),
+                            service: observation.service.clone(),
+                            at: observation.at,
+                        }));
+                    }
+                }
+                Grade::Pending => {
+                    tracked.streaks[position].streak.last_seen = observation.at;
+                }
+                Grade::Raised {
+                    severity,
+                    threshold,
+                } => {
+                    let streak = &mut tracked.streaks[position].streak;
+                    streak.last_seen = observation.at;
+                    streak.raised = true;
+                    let since = streak.since;
+                    let observed = finding.observed();
+                    let (summary, details) = finding.description.render(resource);
+                    let mut labels = observation.labels.clone();
+                    labels.extend(details);
+                    results.push(Classification::Raised(Signal {
+                        category,
+                        severity,
+                        resource: resource.clone(),
+                        metric: metric.map(str::to_owned),
+                        service: observation.service.clone(),
+                        labels,
+                        summary,
+                        observed,
+                        threshold,
+                        since,
+                        at: observation.at,
+                    }));
+                }
+            }
+        }
+        // A resource with nothing left to remember is forgotten.
+        if emptied
+            && let Some(r) = record
+            && self.records[r].is_empty()
+        {
+            self.remove(r);
+        }
+        results
+    }
+
+    fn judge_pod<'a>(
+        &mut self,
+        observation: &Observation,
+        hash: u64,
+        status: &'a PodStatus,
+    ) -> Findings<'a> {
         // A pod that ran to completion has nothing wrong with it any more.
         let finished = status.phase == PodPhase::Succeeded;
-        let key = StreakKeyRef::new(Category::PersistentRestarts, resource, None);
         let (at, restarts, window) = (
             observation.at,
             status.total_restarts(),
             self.policy.restart_window,
         );
-        let restarts_in_window = match self.restarts.get_mut(&key) {
-            Some(history) => history.record(at, restarts, window),
-            None => {
-                let mut history = RestartHistory::default();
-                let in_window = history.record(at, restarts, window);
-                self.restarts.insert(key.to_owned(), history);
-                in_window
-            }
-        };
+        let position = self.locate_or_insert(hash, &observation.resource);
+        let restarts_in_window = self.records[position]
+            .restarts
+            .get_or_insert_default()
+            .record(at, restarts, window);
 
         let crashing = status.containers.iter().find(|container| {
             container

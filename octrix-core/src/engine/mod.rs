@@ -57,8 +57,8 @@ use crate::chaos::{
     RunId, Scenario, ScenarioCatalog, ScenarioId, StartOptions,
 };
 use crate::classify::{
-    AnomalyReading, Category, Classification, Classifier, Observation, Reading, ResourceKind,
-    ResourceRef, SeverityPolicy,
+    Category, Classification, Classifier, Observation, Reading, ResourceKind, ResourceRef,
+    SeverityPolicy,
 };
 use crate::cluster::{ClusterActuator, ClusterObserver, ClusterSnapshot};
 use crate::detect::{DetectorBank, DetectorBankConfig};
@@ -367,8 +367,10 @@ pub struct Engine {
     /// Actions pushed to `history` since the engine was built.
     actions_recorded: u64,
     /// Series whose last sample was anomalous: their next samples go to the
-    /// classifier too, so that it sees the anomaly end.
-    anomalous_series: HashSet<crate::detect::SeriesId>,
+    /// classifier too, so that it sees the anomaly end. Looked up for
+    /// every sample while any series is anomalous: foldhash, as SipHash
+    /// was about a tenth of a tick's instructions (callgrind).
+    anomalous_series: HashSet<crate::detect::SeriesId, foldhash::fast::RandomState>,
     /// Series ids of the samples' label sets, so that a series is resolved
     /// once rather than on every sample.
     series: series::SeriesIds,
@@ -388,6 +390,9 @@ pub struct Engine {
     pods: observe::PodIndex,
     /// Reused to observe the snapshot's pods and nodes one by one.
     observation_buffer: observe::ObservationBuffer,
+    /// This tick's anomaly observations first, then stale ones whose strings
+    /// the next tick reuses.
+    anomaly_observations: Vec<Observation>,
     changed: HashSet<IncidentId>,
 }
 
@@ -426,7 +431,7 @@ impl Engine {
             pending: Vec::new(),
             history: VecDeque::new(),
             actions_recorded: 0,
-            anomalous_series: HashSet::new(),
+            anomalous_series: HashSet::default(),
             series: series::SeriesIds::default(),
             samples: Vec::new(),
             last_denial: HashMap::new(),
@@ -435,6 +440,7 @@ impl Engine {
             snapshot: ClusterSnapshot::default(),
             pods: observe::PodIndex::default(),
             observation_buffer: observe::ObservationBuffer::default(),
+            anomaly_observations: Vec::new(),
             changed: HashSet::new(),
         })
     }
@@ -924,6 +930,7 @@ impl Engine {
             ..TickReport::default()
         };
         let anomalies = self.detect(now, &mut report).await;
+        let observations = std::mem::take(&mut self.anomaly_observations);
         let observed_cluster = match self.ports.observer.refresh(&mut self.snapshot).await {
             Ok(()) => {
                 self.pods.rebuild(&self.snapshot);
@@ -938,7 +945,13 @@ impl Engine {
             }
         };
         self.run_chaos(now).await;
-        let active_problems = self.classify(&anomalies, observed_cluster, now, &mut report);
+        let active_problems = self.classify(
+            &observations[..anomalies],
+            observed_cluster,
+            now,
+            &mut report,
+        );
+        self.anomaly_observations = observations;
         self.resolve_vanished(now, &active_problems, &mut report);
         self.verify(now, &mut report).await;
         self.heal(now, &mut report).await;
@@ -951,7 +964,9 @@ impl Engine {
         report
     }
 
-    async fn detect(&mut self, now: Timestamp, report: &mut TickReport) -> Vec<Observation> {
+    /// Observes a scrape; returns how many anomaly observations it left at
+    /// the start of `anomaly_observations`.
+    async fn detect(&mut self, now: Timestamp, report: &mut TickReport) -> usize {
         let source = self.ports.metrics.info();
         // The scrape's vector is kept from tick to tick (emptied after
         // use, so the samples' labels are not held).
@@ -979,12 +994,15 @@ impl Engine {
                     }));
                 samples.clear();
                 self.samples = samples;
-                return Vec::new();
+                return 0;
             }
         }
         report.samples = samples.len();
         self.anomalies.clear();
-        let mut observations = Vec::new();
+        // Observations are rewritten in place from tick to tick; see
+        // `observe::load_anomaly`.
+        let mut observations = std::mem::take(&mut self.anomaly_observations);
+        let mut count = 0;
         for sample in &samples {
             // Rejected values and a full bank are counted by the bank.
             let Ok((id, detection)) = self.series.observe(&mut self.bank, sample) else {
@@ -998,34 +1016,25 @@ impl Engine {
             } else if self.anomalous_series.is_empty() || !self.anomalous_series.remove(&id) {
                 continue;
             }
-            let resource = match (sample.labels.get("namespace"), sample.labels.get("pod")) {
-                (Some(namespace), Some(pod)) => ResourceRef::pod(namespace, pod),
-                _ => ResourceRef::cluster_scoped(
-                    ResourceKind::Series,
-                    crate::detect::SeriesKey::new(&sample.metric, &sample.labels).as_str(),
-                ),
-            };
-            let mut observation = Observation::new(
-                sample.timestamp,
-                resource,
-                Reading::Anomaly(AnomalyReading {
-                    metric: sample.metric.to_string(),
-                    labels: (*sample.labels).clone(),
-                    value: sample.value,
-                    score: detection.score,
-                    z: detection.z,
-                    direction: detection.direction,
-                }),
-            );
-            if let Some(service) = sample.labels.get("service") {
-                observation = observation.with_service(service);
+            if count == observations.len() {
+                observations.push(Observation::new(
+                    sample.timestamp,
+                    ResourceRef::node(String::new()),
+                    Reading::CpuUtilisation { ratio: 0.0 },
+                ));
             }
-            observations.push(observation);
+            observe::load_anomaly(&mut observations[count], sample, &detection);
+            count += 1;
         }
+        // A burst of anomalies does not keep its observations for good.
+        if observations.len() > 2 * count + 64 {
+            observations.truncate(2 * count + 64);
+        }
+        self.anomaly_observations = observations;
         samples.clear();
         self.samples = samples;
         self.series.forget_dropped();
-        observations
+        count
     }
 
     /// Classifies `anomalies`, then (when this tick's snapshot was taken)

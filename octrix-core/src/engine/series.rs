@@ -34,6 +34,22 @@ struct Entry {
     next: usize,
 }
 
+/// Whether two metric names are equal; a source's borrowed constant names
+/// are the same string each time, recognised without comparing bytes.
+fn same_metric(cached: &str, sampled: &str) -> bool {
+    std::ptr::eq(cached, sampled) || cached == sampled
+}
+
+/// A sample of the previous scrape whose metric name is a constant.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// The address of its labels, kept unique by the cache's entry holding
+    /// them.
+    labels: usize,
+    metric: &'static str,
+    id: SeriesId,
+}
+
 /// [`SeriesId`]s by label-set identity and metric.
 #[derive(Debug, Default)]
 pub(super) struct SeriesIds {
@@ -46,6 +62,14 @@ pub(super) struct SeriesIds {
     entries: Vec<Entry>,
     /// The position of the last sample's entry.
     last: Option<usize>,
+    /// The previous scrape's samples with constant metric names, in order:
+    /// a source that reports the same series in the same order every time
+    /// (the simulator) has each sample's id read from consecutive memory.
+    /// Finding it through the entries read one small allocation per label
+    /// set, scattered over the heap: half of the cache's time.
+    sequence: Vec<Step>,
+    /// The position in `sequence` of this scrape's next sample.
+    cursor: usize,
 }
 
 impl SeriesIds {
@@ -57,20 +81,74 @@ impl SeriesIds {
         bank: &mut DetectorBank,
         sample: &SeriesSample,
     ) -> Result<(SeriesId, Detection), Error> {
+        let Cow::Borrowed(metric) = sample.metric else {
+            let (_, _, id) = self.resolve(bank, sample)?;
+            return self.observe_id(bank, sample, id, None);
+        };
+        let labels = Arc::as_ptr(&sample.labels) as usize;
+        let step = self.cursor;
+        let known = self
+            .sequence
+            .get(step)
+            .filter(|s| s.labels == labels && std::ptr::eq(s.metric, metric));
+        let id = match known {
+            Some(known) => known.id,
+            None => {
+                // The scrape differs from the previous one from here on.
+                self.sequence.truncate(step);
+                let (_, _, id) = self.resolve(bank, sample)?;
+                self.sequence.push(Step { labels, metric, id });
+                id
+            }
+        };
+        self.cursor += 1;
+        self.observe_id(bank, sample, id, Some(step))
+    }
+
+    /// Observes `sample` by its cached `id`, resolving it again if it went
+    /// stale, and then also in `sequence` at `step`.
+    fn observe_id(
+        &mut self,
+        bank: &mut DetectorBank,
+        sample: &SeriesSample,
+        id: SeriesId,
+        step: Option<usize>,
+    ) -> Result<(SeriesId, Detection), Error> {
+        match bank.observe(id, sample.timestamp, sample.value) {
+            Err(Error::UnknownSeries { .. }) => {
+                let (position, slot, _) = self.resolve(bank, sample)?;
+                let fresh = bank.resolve(&sample.metric, &sample.labels, sample.timestamp)?;
+                self.entries[position].ids[slot].1 = fresh;
+                if let Some(step) = step {
+                    self.sequence[step].id = fresh;
+                }
+                Ok((fresh, bank.observe(fresh, sample.timestamp, sample.value)?))
+            }
+            result => Ok((id, result?)),
+        }
+    }
+
+    /// The cached id of `sample`'s series (resolved in `bank` the first
+    /// time), with the position of its entry and its slot there.
+    fn resolve(
+        &mut self,
+        bank: &mut DetectorBank,
+        sample: &SeriesSample,
+    ) -> Result<(usize, usize, SeriesId), Error> {
         let position = self.position_of(&sample.labels);
         self.last = Some(position);
         let entry = &mut self.entries[position];
         let expected = entry
             .ids
             .get(entry.next)
-            .is_some_and(|(metric, _)| **metric == *sample.metric);
+            .is_some_and(|(metric, _)| same_metric(metric, &sample.metric));
         let found = if expected {
             Some(entry.next)
         } else {
             entry
                 .ids
                 .iter()
-                .position(|(metric, _)| **metric == *sample.metric)
+                .position(|(metric, _)| same_metric(metric, &sample.metric))
         };
         let slot = match found {
             Some(slot) => slot,
@@ -81,15 +159,7 @@ impl SeriesIds {
             }
         };
         entry.next = (slot + 1) % entry.ids.len();
-        let id = entry.ids[slot].1;
-        match bank.observe(id, sample.timestamp, sample.value) {
-            Err(Error::UnknownSeries { .. }) => {
-                let fresh = bank.resolve(&sample.metric, &sample.labels, sample.timestamp)?;
-                entry.ids[slot].1 = fresh;
-                Ok((fresh, bank.observe(fresh, sample.timestamp, sample.value)?))
-            }
-            result => Ok((id, result?)),
-        }
+        Ok((position, slot, entry.ids[slot].1))
     }
 
     /// The position of the entry of `labels`, made if there is none.
@@ -120,10 +190,13 @@ impl SeriesIds {
     /// sample can carry them again. Call once the scrape is dropped.
     pub(super) fn forget_dropped(&mut self) {
         self.last = None;
+        self.cursor = 0;
         let dropped = |entry: &Entry| Arc::strong_count(&entry.labels) == 1;
         if !self.entries.iter().any(dropped) {
             return;
         }
+        // A dropped label set's address may be reused by other labels.
+        self.sequence.clear();
         self.entries.retain(|entry| !dropped(entry));
         self.index.clear();
         for (position, entry) in self.entries.iter().enumerate() {
@@ -194,6 +267,104 @@ mod tests {
         assert_eq!(cached.counters().series_created, 2);
         assert_eq!(ids.len(), 1);
         assert_eq!(anomalies, 2, "the spike, on both metrics");
+    }
+
+    #[test]
+    fn scrapes_repeated_changed_or_with_new_labels_judge_as_the_bank_does() {
+        // Constant metric names take the in-order path; scrapes that repeat
+        // the previous one, reorder it, drop or add series, or bring fresh
+        // labels must all reach the series the bank holds for their keys.
+        const METRICS: [&str; 3] = ["cpu", "memory", "latency"];
+        let (mut cached, mut reference) = (bank(), bank());
+        let mut ids = SeriesIds::default();
+        let mut pods: Vec<Arc<Labels>> = (0..6)
+            .map(|i| Arc::new(from_pairs([("pod", format!("cart-{i}"))])))
+            .collect();
+        let mut state = 11_u64;
+        let mut random = move |below: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % below
+        };
+        let mut order: Vec<(usize, &'static str)> = (0..6)
+            .flat_map(|pod| METRICS.map(|metric| (pod, metric)))
+            .collect();
+        let mut anomalies = 0;
+        for round in 0..60_i64 {
+            match random(6) {
+                // Swap two samples.
+                0 => {
+                    let (a, b) = (random(18) as usize, random(18) as usize);
+                    let last = order.len() - 1;
+                    order.swap(a.min(last), b.min(last));
+                }
+                // A pod's labels allocated afresh.
+                1 => {
+                    let pod = random(6) as usize;
+                    pods[pod] = Arc::new((*pods[pod]).clone());
+                }
+                // A series no longer scraped.
+                2 if order.len() > 10 => {
+                    order.remove(random(order.len() as u64) as usize);
+                }
+                3 => order.push((random(6) as usize, METRICS[random(3) as usize])),
+                _ => {}
+            }
+            let seconds = 15 * round;
+            for &(pod, metric) in &order {
+                let value = if round % 17 == 16 {
+                    500.0
+                } else {
+                    100.0 + (round % 3) as f64
+                };
+                let sample = SeriesSample {
+                    metric: Cow::Borrowed(metric),
+                    labels: pods[pod].clone(),
+                    timestamp: at(seconds),
+                    value,
+                };
+                let (id, detection) = ids.observe(&mut cached, &sample).unwrap();
+                assert_eq!(cached.find(metric, &pods[pod]), Some(id), "round {round}");
+                let expected = reference
+                    .observe_series(metric, &pods[pod], at(seconds), value)
+                    .unwrap();
+                assert_eq!(detection, expected, "round {round}, {metric} of pod {pod}");
+                anomalies += usize::from(detection.is_anomaly);
+            }
+            ids.forget_dropped();
+        }
+        assert!(anomalies > 10, "{anomalies} anomalies");
+        assert_eq!(
+            cached.counters().series_created,
+            reference.counters().series_created
+        );
+    }
+
+    #[test]
+    fn a_stale_id_in_a_repeated_scrape_is_resolved_again() {
+        let mut bank = bank();
+        let mut ids = SeriesIds::default();
+        let labels = Arc::new(from_pairs([("pod", "cart-1")]));
+        let scrape = |ids: &mut SeriesIds, bank: &mut DetectorBank, seconds| {
+            let sample = SeriesSample {
+                metric: Cow::Borrowed("cpu"),
+                labels: labels.clone(),
+                timestamp: at(seconds),
+                value: 1.0,
+            };
+            let result = ids.observe(bank, &sample).unwrap();
+            ids.forget_dropped();
+            result.0
+        };
+        let old = scrape(&mut ids, &mut bank, 0);
+        assert_eq!(scrape(&mut ids, &mut bank, 15), old);
+        let idle = SignedDuration::from_mins(16).as_secs();
+        assert_eq!(bank.evict_idle(at(idle)), 1);
+        let new = scrape(&mut ids, &mut bank, idle);
+        assert_ne!(old, new);
+        assert_eq!(scrape(&mut ids, &mut bank, idle + 15), new);
+        assert_eq!(bank.counters().series_created, 2);
     }
 
     #[test]

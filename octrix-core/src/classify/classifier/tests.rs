@@ -422,3 +422,86 @@ fn a_custom_policy_is_validated_and_applied() {
     };
     assert!(classifier.observe(&node(0, down)).is_empty());
 }
+
+fn cpu_of(resource: ResourceRef, second: i64, ratio: f64) -> Observation {
+    Observation::new(at(second), resource, Reading::CpuUtilisation { ratio })
+}
+
+fn oom_restarted(resource: ResourceRef, second: i64, restart_count: u32) -> Observation {
+    let container = ContainerStatus {
+        restart_count,
+        last_termination_reason: Some(TerminationReason::OomKilled),
+        ..ContainerStatus::running("cart")
+    };
+    Observation::new(
+        at(second),
+        resource,
+        Reading::Pod(PodStatus {
+            phase: PodPhase::Running,
+            containers: vec![container],
+        }),
+    )
+}
+
+#[test]
+fn another_pod_inherits_no_streak_and_no_restart_history() {
+    let mut classifier = Classifier::default();
+    let (replacement, namesake) = (
+        ResourceRef::pod("shop", "cart-2"),
+        ResourceRef::pod("web", "cart-1"),
+    );
+    assert!(classifier.observe(&oom_restarted(pod(), 0, 2)).is_empty());
+    assert!(classifier.observe(&cpu(0, 0.9)).is_empty());
+    assert!(classifier.observe(&cpu(15, 0.9)).is_empty());
+    // Two samples into cart-1's streak, cart-2 and web's cart-1 start their own.
+    for resource in [&replacement, &namesake] {
+        assert!(
+            classifier
+                .observe(&cpu_of(resource.clone(), 30, 0.9))
+                .is_empty()
+        );
+        // First sight of their restart counts: a baseline, not restarts
+        // counted from cart-1's 2.
+        assert!(
+            classifier
+                .observe(&oom_restarted(resource.clone(), 30, 3))
+                .is_empty()
+        );
+    }
+    let raised = classifier.observe(&cpu(30, 0.9));
+    assert_eq!(signals(&raised), [(Category::HighCpu, Severity::Medium)]);
+    assert_eq!(raised[0].as_signal().unwrap().since, at(0));
+    assert!(
+        classifier
+            .observe(&cpu_of(replacement.clone(), 45, 0.9))
+            .is_empty()
+    );
+    let raised = classifier.observe(&cpu_of(replacement.clone(), 60, 0.9));
+    assert_eq!(signals(&raised), [(Category::HighCpu, Severity::Medium)]);
+    assert_eq!(raised[0].as_signal().unwrap().since, at(30));
+    assert_eq!(raised[0].as_signal().unwrap().resource, replacement);
+    assert_eq!(classifier.tracked(), 3);
+}
+
+#[test]
+fn a_restart_history_outlives_cleared_streaks_until_evicted() {
+    let mut classifier = Classifier::default();
+    assert!(classifier.observe(&oom_restarted(pod(), 0, 2)).is_empty());
+    for second in [0, 15, 30] {
+        classifier.observe(&cpu(second, 0.9));
+    }
+    assert_eq!(
+        cleared(&classifier.observe(&cpu(45, 0.1))),
+        [Category::HighCpu]
+    );
+    assert_eq!(classifier.tracked(), 0);
+    // The count of 2 is still the baseline: one restart since.
+    let result = classifier.observe(&oom_restarted(pod(), 60, 3));
+    assert_eq!(signals(&result), [(Category::OomKilled, Severity::Medium)]);
+    assert_eq!(classifier.tracked(), 1);
+    // Idle past the cutoff: the streak and the history go.
+    assert_eq!(classifier.evict_idle(at(61)), 1);
+    assert_eq!(classifier.tracked(), 0);
+    // A count seen afresh is a baseline again: no restart, no OOM kill.
+    assert!(classifier.observe(&oom_restarted(pod(), 120, 4)).is_empty());
+}
