@@ -35,6 +35,7 @@
 
 mod events;
 mod observe;
+mod plan_queue;
 mod ports;
 mod restore;
 mod series;
@@ -389,6 +390,8 @@ pub struct Engine {
     /// Reused to observe the snapshot's pods and nodes one by one.
     observation_buffer: observe::ObservationBuffer,
     changed: HashSet<IncidentId>,
+    /// The incidents [`Engine::heal`] plans on the next pass.
+    plan_queue: plan_queue::PlanQueue,
 }
 
 impl std::fmt::Debug for Engine {
@@ -436,6 +439,7 @@ impl Engine {
             pods: observe::PodIndex::default(),
             observation_buffer: observe::ObservationBuffer::default(),
             changed: HashSet::new(),
+            plan_queue: plan_queue::PlanQueue::default(),
         })
     }
 
@@ -456,12 +460,15 @@ impl Engine {
             .map_err(|e| Error::Config(e.to_string()))?;
         self.budget.set_config(config.budget.clone());
         self.planner.set_config(config);
+        // New rules may match incidents no rule matched.
+        self.plan_queue.mark_all_active(&self.book);
         Ok(())
     }
 
     /// Sets the global dry-run switch.
     pub fn set_dry_run(&mut self, dry_run: bool) {
         self.planner.set_dry_run(dry_run);
+        self.plan_queue.mark_all_active(&self.book);
     }
 
     /// The safety budget shared by healing and chaos.
@@ -1275,12 +1282,18 @@ impl Engine {
     /// unless another active incident carries the same case on.
     fn finish_healing(&mut self, id: &IncidentId) {
         if let Some(incident) = self.book.get(id) {
+            // An incident without a cluster resource is its own case
+            // (`incident/<id>`), and only incidents with one can share a
+            // case: no scan of every alert's incident for those.
             let case = case_key(incident.category, &self.workload_of(incident));
-            let carried_on = self.book.incidents().any(|other| {
-                other.id != *id
-                    && other.is_active()
-                    && case_key(other.category, &self.workload_of(other)) == case
-            });
+            let carried_on = incident.resource.is_some() && {
+                self.book.incidents().any(|other| {
+                    other.id != *id
+                        && other.resource.is_some()
+                        && other.is_active()
+                        && case_key(other.category, &self.workload_of(other)) == case
+                })
+            };
             if !carried_on {
                 self.planner.finish(&case);
             }
@@ -1309,20 +1322,25 @@ impl Engine {
         }
     }
 
+    /// Plans the incidents that may need an action (see [`plan_queue`]):
+    /// never a scan of the whole book, which holds every alert received.
     async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
-        let pending: HashSet<&IncidentId> = self.pending.iter().map(|p| &p.incident).collect();
-        let candidates: Vec<IncidentId> = self
-            .book
-            .incidents()
-            // Expected incidents (a chaos run's effects) are healed too:
-            // watching the system heal is what the experiment is for.
-            .filter(|i| i.is_active() && !i.escalated && !pending.contains(&i.id))
-            .map(|i| i.id.clone())
-            .collect();
+        let candidates = self.plan_queue.take(&self.book, &self.changed);
         for id in candidates {
             let Some(incident) = self.book.get(&id) else {
                 continue;
             };
+            // Expected incidents (a chaos run's effects) are healed too:
+            // watching the system heal is what the experiment is for. An
+            // inactive or escalated incident waits for a change (reopening,
+            // a human), which marks it again.
+            if !incident.is_active() || incident.escalated {
+                continue;
+            }
+            if self.pending.iter().any(|p| p.incident == id) {
+                self.plan_queue.mark(id);
+                continue;
+            }
             let category = incident.category;
             let workload = self.workload_of(incident);
             let mut subject = self.subject_of(incident);
@@ -1331,9 +1349,16 @@ impl Engine {
                 *leader != id && self.book.get(leader).is_some_and(Incident::is_active)
             });
             if busy {
+                self.plan_queue.mark(id);
                 continue;
             }
-            match self.planner.plan(&subject, &self.snapshot, now) {
+            let decision = self.planner.plan(&subject, &self.snapshot, now);
+            if let Some(incident) = self.book.get(&id)
+                && plan_queue::PlanQueue::stays_due(incident, &decision)
+            {
+                self.plan_queue.mark(id.clone());
+            }
+            match decision {
                 Decision::Act(planned) => {
                     self.leaders.insert(workload.clone(), id.clone());
                     self.act((&id, category), planned, workload, now, report)
@@ -1629,6 +1654,10 @@ impl Engine {
 
     async fn persist(&mut self) -> Result<(), String> {
         let changed: Vec<IncidentId> = self.changed.drain().collect();
+        for id in &changed {
+            // What changed may need healing now.
+            self.plan_queue.mark(id.clone());
+        }
         for id in &changed {
             if let Some(incident) = self.book.get(id).cloned()
                 && let Err(error) = self.ports.store.put(incident).await
