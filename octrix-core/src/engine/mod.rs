@@ -1353,10 +1353,8 @@ impl Engine {
                 continue;
             }
             let decision = self.planner.plan(&subject, &self.snapshot, now);
-            if let Some(incident) = self.book.get(&id)
-                && plan_queue::PlanQueue::stays_due(incident, &decision)
-            {
-                self.plan_queue.mark(id.clone());
+            if let Some(incident) = self.book.get(&id) {
+                self.plan_queue.file(incident, &workload, &decision);
             }
             match decision {
                 Decision::Act(planned) => {

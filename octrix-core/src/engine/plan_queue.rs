@@ -6,29 +6,47 @@
 //! planned again only when something its decision depends on may have
 //! changed: the incident itself (every change the engine makes to an
 //! incident is marked for persistence, and the marks feed this queue), the
-//! healing configuration, or the cluster snapshot (re-read every tick, so
-//! an incident about a cluster resource is always planned).
+//! healing configuration, the healing progress of its workload, or the
+//! cluster snapshot (re-read every tick, so an incident about a pod is
+//! always planned).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use crate::classify::ResourceKind;
 use crate::healing::Decision;
 use crate::incident::{Incident, IncidentBook, IncidentId};
 
-/// The incidents to plan on the next pass.
+/// The incidents to plan on the next pass, and those settled until
+/// something wakes them.
 #[derive(Debug, Default)]
 pub(super) struct PlanQueue {
     due: HashSet<IncidentId>,
+    /// Settled incidents by workload, woken when the workload's healing
+    /// progress may have changed.
+    settled: HashMap<String, HashSet<IncidentId>>,
+    /// The workload each settled incident is filed under.
+    workload_of: HashMap<IncidentId, String>,
 }
 
 impl PlanQueue {
     /// Plans `id` on the next pass.
     pub(super) fn mark(&mut self, id: IncidentId) {
+        if let Some(workload) = self.workload_of.remove(&id)
+            && let Some(ids) = self.settled.get_mut(&workload)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.settled.remove(&workload);
+            }
+        }
         self.due.insert(id);
     }
 
     /// Plans every active incident on the next pass (the rules changed, or
     /// the book was restored).
     pub(super) fn mark_all_active(&mut self, book: &IncidentBook) {
+        self.settled.clear();
+        self.workload_of.clear();
         self.due.extend(
             book.incidents()
                 .filter(|incident| incident.is_active())
@@ -44,7 +62,9 @@ impl PlanQueue {
         book: &IncidentBook,
         also: impl IntoIterator<Item = &'a IncidentId>,
     ) -> Vec<IncidentId> {
-        self.due.extend(also.into_iter().cloned());
+        for id in also {
+            self.mark(id.clone());
+        }
         let mut due: Vec<(usize, IncidentId)> = self
             .due
             .drain()
@@ -54,18 +74,47 @@ impl PlanQueue {
         due.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// Whether `incident`, planned to `decision`, must be planned again on
-    /// the next pass even if nothing marks it.
+    /// Files `incident`, just planned to `decision` on `workload`: settled
+    /// (not planned until something wakes it) or due again next pass.
     ///
-    /// Only "no rule matches" settles an incident, and only one without a
-    /// cluster resource: the decision then depends on nothing but the
-    /// incident (its labels, category, severity, namespace, service) and
-    /// the rules, and its healing case is its own (`incident/<id>`), so no
-    /// other incident's progress can change it. Everything else (an action,
-    /// a denial, a cooldown, the budget, a workload busy with another
-    /// incident) may change with time or with the snapshot alone.
-    pub(super) fn stays_due(incident: &Incident, decision: &Decision) -> bool {
-        !(matches!(decision, Decision::NoMatchingRule) && incident.resource.is_none())
+    /// Only "no rule matches" settles, and only for an incident that is not
+    /// about a pod: its decision then depends on nothing but the incident
+    /// (labels, category, severity, namespace, service), the rules, and the
+    /// progress of its healing case (its category on its workload, which
+    /// for anything but a pod does not depend on the snapshot). Any other
+    /// decision (an action, a denial, a cooldown, the budget, an
+    /// escalation) may have started progress on the workload, so the
+    /// incidents settled there are woken.
+    pub(super) fn file(&mut self, incident: &Incident, workload: &str, decision: &Decision) {
+        let about_a_pod = incident
+            .resource
+            .as_ref()
+            .is_some_and(|resource| resource.kind == ResourceKind::Pod);
+        if matches!(decision, Decision::NoMatchingRule) && !about_a_pod {
+            self.due.remove(&incident.id);
+            self.settled
+                .entry(workload.to_owned())
+                .or_default()
+                .insert(incident.id.clone());
+            self.workload_of
+                .insert(incident.id.clone(), workload.to_owned());
+            return;
+        }
+        self.mark(incident.id.clone());
+        if !matches!(decision, Decision::NoMatchingRule)
+            && let Some(woken) = self.settled.remove(workload)
+        {
+            for id in woken {
+                self.workload_of.remove(&id);
+                self.due.insert(id);
+            }
+        }
+    }
+
+    /// How many incidents are settled.
+    #[cfg(test)]
+    pub(super) fn settled(&self) -> usize {
+        self.workload_of.len()
     }
 }
 
@@ -73,7 +122,7 @@ impl PlanQueue {
 mod tests {
     use super::*;
     use crate::alert::{Alert, AlertStatus};
-    use crate::classify::{ResourceKind, ResourceRef};
+    use crate::classify::ResourceRef;
     use crate::healing::Denial;
     use crate::incident::IncidentBookConfig;
 
@@ -123,21 +172,49 @@ mod tests {
     }
 
     #[test]
-    fn only_no_matching_rule_without_a_resource_settles() {
-        let book = book_with(&["a"]);
-        let mut incident = book.incidents().next().unwrap().clone();
-        assert!(!PlanQueue::stays_due(&incident, &Decision::NoMatchingRule));
+    fn no_matching_rule_settles_until_the_workload_or_the_incident_changes() {
+        let book = book_with(&["a", "b"]);
+        let a = book.incidents().next().unwrap().clone();
+        let b = book.incidents().nth(1).unwrap().clone();
+        let mut queue = PlanQueue::default();
+        queue.mark_all_active(&book);
+        let _ = queue.take(&book, []);
+        queue.file(&a, "instance//x", &Decision::NoMatchingRule);
+        assert_eq!(queue.settled(), 1);
+        assert!(queue.take(&book, []).is_empty(), "settled: not planned");
+
+        // Another incident's decision on the same workload wakes it.
         let denial = Decision::Deny(Denial::Protected {
             namespace: "kube-system".into(),
         });
-        assert!(PlanQueue::stays_due(&incident, &denial));
-        assert!(PlanQueue::stays_due(&incident, &Decision::AwaitingHuman));
+        queue.file(&b, "instance//x", &denial);
+        assert_eq!(queue.take(&book, []), vec![a.id.clone(), b.id.clone()]);
+        assert_eq!(queue.settled(), 0);
+
+        // A change to the incident (marked) plans it again.
+        queue.file(&a, "instance//x", &Decision::NoMatchingRule);
+        queue.mark(a.id.clone());
+        assert_eq!(queue.settled(), 0);
+        assert_eq!(queue.take(&book, []), vec![a.id.clone()]);
+
+        // Anything but "no rule" stays due.
+        queue.file(&a, "instance//x", &Decision::AwaitingHuman);
+        assert_eq!(queue.take(&book, []), vec![a.id.clone()]);
+    }
+
+    #[test]
+    fn an_incident_about_a_pod_never_settles() {
+        let book = book_with(&["a"]);
+        let mut incident = book.incidents().next().unwrap().clone();
         incident.resource = Some(ResourceRef {
             kind: ResourceKind::Pod,
             namespace: Some("shop".into()),
             name: "web-1".into(),
             node: None,
         });
-        assert!(PlanQueue::stays_due(&incident, &Decision::NoMatchingRule));
+        let mut queue = PlanQueue::default();
+        queue.file(&incident, "deployment/shop/web", &Decision::NoMatchingRule);
+        assert_eq!(queue.settled(), 0);
+        assert_eq!(queue.take(&book, []), vec![incident.id.clone()]);
     }
 }
