@@ -133,7 +133,10 @@ mod tests {
             let alert = Alert {
                 fingerprint: (*fingerprint).to_owned(),
                 status: AlertStatus::Firing,
-                labels: crate::labels::from_pairs([("alertname", "Test"), ("instance", fingerprint)]),
+                labels: crate::labels::from_pairs([
+                    ("alertname", "Test"),
+                    ("instance", fingerprint),
+                ]),
                 annotations: crate::Labels::new(),
                 starts_at: now,
                 ends_at: None,

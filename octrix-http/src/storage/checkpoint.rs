@@ -83,4 +83,3 @@ pub(super) async fn checkpoint(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
         .await?;
     Ok(log)
 }
-
