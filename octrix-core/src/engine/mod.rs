@@ -527,7 +527,33 @@ impl Engine {
             results.push(ingested);
         }
         self.persist().await.map_err(Error::Store)?;
+        for ingested in &results {
+            if let Some(id) = ingested.incident_id() {
+                self.settle_if_no_rule(id);
+            }
+        }
         Ok(results)
+    }
+
+    /// Files an incident that no rule matches as settled right away, while
+    /// its delivery holds the lock anyway: otherwise the next tick would
+    /// plan every alert received since the last one under the lock (a burst
+    /// of 100,000 alerts held every delivery for seconds). Only a decision
+    /// that changes nothing is taken here; anything else waits for the tick.
+    fn settle_if_no_rule(&mut self, id: &IncidentId) {
+        let Some(incident) = self.book.get(id) else {
+            return;
+        };
+        if !incident.is_active() || incident.escalated {
+            return;
+        }
+        let workload = self.workload_of(incident);
+        let mut subject = self.subject_of(incident);
+        subject.case = case_key(incident.category, &workload);
+        if self.planner.matches_no_rule(&subject) {
+            self.plan_queue
+                .file(incident, &workload, &Decision::NoMatchingRule);
+        }
     }
 
     /// Acknowledges an incident on behalf of `actor` and persists it.

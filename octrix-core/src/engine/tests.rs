@@ -841,3 +841,36 @@ async fn restored_incidents_are_planned() {
     h.engine.tick().await;
     assert_eq!(h.notifier.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn alerts_no_rule_matches_are_settled_at_ingestion_not_planned_by_the_tick() {
+    let mut h = harness(MockActuator::new(), NOTIFY_BACKLOGS);
+    let now = h.clock.now();
+    let mut other = firing("f2", "warning", now);
+    other.labels.insert("alertname".into(), "DiskFull".into());
+    h.engine
+        .ingest_alerts(&[firing("f1", "low", now), other])
+        .await
+        .unwrap();
+    assert_eq!(h.engine.plan_queue.settled(), 2, "no rule matches either");
+
+    let matching = firing("f3", "warning", now);
+    h.engine.ingest_alerts(&[matching]).await.unwrap();
+    assert_eq!(
+        h.engine.plan_queue.settled(),
+        2,
+        "a rule matches: the tick plans it"
+    );
+    h.engine.tick().await;
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].channel, "billing-oncall");
+    let healed: Vec<String> = h
+        .engine
+        .book()
+        .incidents()
+        .filter(|i| !outcomes(i).is_empty())
+        .map(|i| i.fingerprint.as_str().to_owned())
+        .collect();
+    assert_eq!(healed, vec!["f3".to_owned()]);
+}
