@@ -162,6 +162,9 @@ impl Default for SqlStorageOptions {
 /// crash the last transactions before it may be lost (the database stays
 /// consistent). [`SqlStorageOptions::sqlite_full_sync`] makes every commit
 /// wait for the disk. PostgreSQL commits follow the server's settings.
+/// A SQLite file's WAL is checkpointed by a task of its own rather than by
+/// the committing connection, so that no commit waits for a checkpoint
+/// (see `storage/checkpoint.rs`).
 ///
 /// PostgreSQL cannot store the character U+0000 in text: incidents or
 /// documents whose indexed strings contain it are refused with
