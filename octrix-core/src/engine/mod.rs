@@ -1311,21 +1311,40 @@ impl Engine {
             // An incident without a cluster resource is its own case
             // (`incident/<id>`), and only incidents with one can share a
             // case: no scan of every alert's incident for those.
-            let case = case_key(incident.category, &self.workload_of(incident));
-            let carried_on = incident.resource.is_some() && {
-                self.book.incidents().any(|other| {
+            let workload = self.workload_of(incident);
+            let case = case_key(incident.category, &workload);
+            let carried_on = incident.resource.is_some()
+                && self.book.incidents().any(|other| {
                     other.id != *id
                         && other.resource.is_some()
                         && other.is_active()
-                        && case_key(other.category, &self.workload_of(other)) == case
-                })
-            };
+                        && other.category == incident.category
+                        && self.is_on_workload(other, &workload)
+                });
             if !carried_on {
                 self.planner.finish(&case);
             }
         }
         self.leaders.retain(|_, leader| leader != id);
         self.last_denial.remove(id);
+    }
+
+    /// Whether `incident` is on `workload`, as [`Engine::workload_of`]
+    /// names it, without building the name of a workload that is not a
+    /// pod's (an alert's `instance`): the book may hold 100,000 of those.
+    fn is_on_workload(&self, incident: &Incident, workload: &str) -> bool {
+        match &incident.resource {
+            Some(resource) if resource.kind != ResourceKind::Pod => {
+                let [kind, namespace, name] = resource.identity();
+                workload
+                    .strip_prefix(kind)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|rest| rest.strip_prefix(namespace))
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    == Some(name)
+            }
+            _ => self.workload_of(incident) == workload,
+        }
     }
 
     fn pod(&self, namespace: &str, name: &str) -> Option<&crate::cluster::PodState> {

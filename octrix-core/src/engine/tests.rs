@@ -874,3 +874,39 @@ async fn alerts_no_rule_matches_are_settled_at_ingestion_not_planned_by_the_tick
         .collect();
     assert_eq!(healed, vec!["f3".to_owned()]);
 }
+
+#[tokio::test]
+async fn workload_matching_without_names_agrees_with_workload_of() {
+    let mut h = harness(MockActuator::new(), "rules: []");
+    let now = h.clock.now();
+    let with = |fingerprint: &str, pairs: &[(&str, &str)]| {
+        let mut alert = firing(fingerprint, "warning", now);
+        for (key, value) in pairs {
+            alert.labels.insert((*key).into(), (*value).into());
+        }
+        alert
+    };
+    h.engine
+        .ingest_alerts(&[
+            with("f1", &[("instance", "db-1:9100")]),
+            with("f2", &[("instance", "db-2:9100")]),
+            with("f3", &[("deployment", "api"), ("namespace", "shop")]),
+            with("f4", &[("pod", "api-1"), ("namespace", "shop")]),
+            with("f5", &[]),
+        ])
+        .await
+        .unwrap();
+    let incidents: Vec<Incident> = h.engine.book().incidents().cloned().collect();
+    assert_eq!(incidents.len(), 5);
+    for (i, x) in incidents.iter().enumerate() {
+        for (j, y) in incidents.iter().enumerate() {
+            let workload = h.engine.workload_of(y);
+            assert_eq!(
+                h.engine.is_on_workload(x, &workload),
+                i == j,
+                "{} on {workload}",
+                x.fingerprint.as_str()
+            );
+        }
+    }
+}
