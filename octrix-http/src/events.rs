@@ -181,6 +181,11 @@ struct Envelope<'a, T: Serialize> {
 impl EventSink for EventHub {
     fn publish(&self, event: EngineEvent) {
         self.record(&event);
+        // Serialising an incident costs more than ingesting it, and the
+        // engine publishes under its lock: with no consumer, skip it.
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
         let json = match serde_json::to_string(&event) {
             Ok(json) => json,
             Err(error) => {

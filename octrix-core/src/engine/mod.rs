@@ -35,6 +35,7 @@
 
 mod events;
 mod observe;
+mod plan_queue;
 mod ports;
 mod restore;
 mod series;
@@ -394,6 +395,8 @@ pub struct Engine {
     /// the next tick reuses.
     anomaly_observations: Vec<Observation>,
     changed: HashSet<IncidentId>,
+    /// The incidents [`Engine::heal`] plans on the next pass.
+    plan_queue: plan_queue::PlanQueue,
 }
 
 impl std::fmt::Debug for Engine {
@@ -442,6 +445,7 @@ impl Engine {
             observation_buffer: observe::ObservationBuffer::default(),
             anomaly_observations: Vec::new(),
             changed: HashSet::new(),
+            plan_queue: plan_queue::PlanQueue::default(),
         })
     }
 
@@ -462,12 +466,15 @@ impl Engine {
             .map_err(|e| Error::Config(e.to_string()))?;
         self.budget.set_config(config.budget.clone());
         self.planner.set_config(config);
+        // New rules may match incidents no rule matched.
+        self.plan_queue.mark_all_active(&self.book);
         Ok(())
     }
 
     /// Sets the global dry-run switch.
     pub fn set_dry_run(&mut self, dry_run: bool) {
         self.planner.set_dry_run(dry_run);
+        self.plan_queue.mark_all_active(&self.book);
     }
 
     /// The safety budget shared by healing and chaos.
@@ -526,7 +533,33 @@ impl Engine {
             results.push(ingested);
         }
         self.persist().await.map_err(Error::Store)?;
+        for ingested in &results {
+            if let Some(id) = ingested.incident_id() {
+                self.settle_if_no_rule(id);
+            }
+        }
         Ok(results)
+    }
+
+    /// Files an incident that no rule matches as settled right away, while
+    /// its delivery holds the lock anyway: otherwise the next tick would
+    /// plan every alert received since the last one under the lock (a burst
+    /// of 100,000 alerts held every delivery for seconds). Only a decision
+    /// that changes nothing is taken here; anything else waits for the tick.
+    fn settle_if_no_rule(&mut self, id: &IncidentId) {
+        let Some(incident) = self.book.get(id) else {
+            return;
+        };
+        if !incident.is_active() || incident.escalated {
+            return;
+        }
+        let workload = self.workload_of(incident);
+        let mut subject = self.subject_of(incident);
+        subject.case = case_key(incident.category, &workload);
+        if self.planner.matches_no_rule(&subject) {
+            self.plan_queue
+                .file(incident, &workload, &Decision::NoMatchingRule);
+        }
     }
 
     /// Acknowledges an incident on behalf of `actor` and persists it.
@@ -1284,18 +1317,43 @@ impl Engine {
     /// unless another active incident carries the same case on.
     fn finish_healing(&mut self, id: &IncidentId) {
         if let Some(incident) = self.book.get(id) {
-            let case = case_key(incident.category, &self.workload_of(incident));
-            let carried_on = self.book.incidents().any(|other| {
-                other.id != *id
-                    && other.is_active()
-                    && case_key(other.category, &self.workload_of(other)) == case
-            });
+            // An incident without a cluster resource is its own case
+            // (`incident/<id>`), and only incidents with one can share a
+            // case: no scan of every alert's incident for those.
+            let workload = self.workload_of(incident);
+            let case = case_key(incident.category, &workload);
+            let carried_on = incident.resource.is_some()
+                && self.book.incidents().any(|other| {
+                    other.id != *id
+                        && other.resource.is_some()
+                        && other.is_active()
+                        && other.category == incident.category
+                        && self.is_on_workload(other, &workload)
+                });
             if !carried_on {
                 self.planner.finish(&case);
             }
         }
         self.leaders.retain(|_, leader| leader != id);
         self.last_denial.remove(id);
+    }
+
+    /// Whether `incident` is on `workload`, as [`Engine::workload_of`]
+    /// names it, without building the name of a workload that is not a
+    /// pod's (an alert's `instance`): the book may hold 100,000 of those.
+    fn is_on_workload(&self, incident: &Incident, workload: &str) -> bool {
+        match &incident.resource {
+            Some(resource) if resource.kind != ResourceKind::Pod => {
+                let [kind, namespace, name] = resource.identity();
+                workload
+                    .strip_prefix(kind)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|rest| rest.strip_prefix(namespace))
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    == Some(name)
+            }
+            _ => self.workload_of(incident) == workload,
+        }
     }
 
     fn pod(&self, namespace: &str, name: &str) -> Option<&crate::cluster::PodState> {
@@ -1318,20 +1376,25 @@ impl Engine {
         }
     }
 
+    /// Plans the incidents that may need an action (see [`plan_queue`]):
+    /// never a scan of the whole book, which holds every alert received.
     async fn heal(&mut self, now: Timestamp, report: &mut TickReport) {
-        let pending: HashSet<&IncidentId> = self.pending.iter().map(|p| &p.incident).collect();
-        let candidates: Vec<IncidentId> = self
-            .book
-            .incidents()
-            // Expected incidents (a chaos run's effects) are healed too:
-            // watching the system heal is what the experiment is for.
-            .filter(|i| i.is_active() && !i.escalated && !pending.contains(&i.id))
-            .map(|i| i.id.clone())
-            .collect();
+        let candidates = self.plan_queue.take(&self.book, &self.changed);
         for id in candidates {
             let Some(incident) = self.book.get(&id) else {
                 continue;
             };
+            // Expected incidents (a chaos run's effects) are healed too:
+            // watching the system heal is what the experiment is for. An
+            // inactive or escalated incident waits for a change (reopening,
+            // a human), which marks it again.
+            if !incident.is_active() || incident.escalated {
+                continue;
+            }
+            if self.pending.iter().any(|p| p.incident == id) {
+                self.plan_queue.mark(id);
+                continue;
+            }
             let category = incident.category;
             let workload = self.workload_of(incident);
             let mut subject = self.subject_of(incident);
@@ -1340,9 +1403,14 @@ impl Engine {
                 *leader != id && self.book.get(leader).is_some_and(Incident::is_active)
             });
             if busy {
+                self.plan_queue.mark(id);
                 continue;
             }
-            match self.planner.plan(&subject, &self.snapshot, now) {
+            let decision = self.planner.plan(&subject, &self.snapshot, now);
+            if let Some(incident) = self.book.get(&id) {
+                self.plan_queue.file(incident, &workload, &decision);
+            }
+            match decision {
                 Decision::Act(planned) => {
                     self.leaders.insert(workload.clone(), id.clone());
                     self.act((&id, category), planned, workload, now, report)
@@ -1638,6 +1706,10 @@ impl Engine {
 
     async fn persist(&mut self) -> Result<(), String> {
         let changed: Vec<IncidentId> = self.changed.drain().collect();
+        for id in &changed {
+            // What changed may need healing now.
+            self.plan_queue.mark(id.clone());
+        }
         for id in &changed {
             if let Some(incident) = self.book.get(id).cloned()
                 && let Err(error) = self.ports.store.put(incident).await

@@ -42,6 +42,7 @@ impl Engine {
         if let Some(healing) = state.healing {
             self.planner.set_config(healing);
         }
+        self.plan_queue.mark_all_active(&self.book);
         let skip = state
             .action_history
             .len()

@@ -748,3 +748,165 @@ async fn scaling_on_request_goes_through_the_actuator_and_the_budget() {
         Err(Error::UnknownWorkload("deployment shop/nope".into()))
     );
 }
+
+fn firing(fingerprint: &str, severity: &str, at: Timestamp) -> crate::alert::Alert {
+    crate::alert::Alert {
+        fingerprint: fingerprint.into(),
+        status: crate::alert::AlertStatus::Firing,
+        labels: crate::labels::from_pairs([
+            ("alertname", "QueueBacklog"),
+            ("service", "billing"),
+            ("severity", severity),
+        ]),
+        annotations: Labels::new(),
+        starts_at: at,
+        ends_at: None,
+        generator_url: None,
+    }
+}
+
+const NOTIFY_BACKLOGS: &str = r#"
+rules:
+  - name: backlogs
+    match: { labels: { alertname: QueueBacklog }, min_severity: medium }
+    actions:
+      - type: notify
+        channel: billing-oncall
+"#;
+
+#[tokio::test]
+async fn an_alert_no_rule_matched_is_healed_once_a_rule_for_it_arrives() {
+    let mut h = harness(MockActuator::new(), "rules: []");
+    let now = h.clock.now();
+    h.engine
+        .ingest_alerts(&[firing("f1", "warning", now)])
+        .await
+        .unwrap();
+    h.engine.tick().await;
+    h.engine.tick().await;
+    assert!(h.notifier.sent().is_empty(), "no rule, no action");
+
+    h.engine
+        .set_healing_config(HealingConfig::from_yaml(NOTIFY_BACKLOGS).unwrap())
+        .unwrap();
+    h.engine.tick().await;
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].channel, "billing-oncall");
+}
+
+#[tokio::test]
+async fn a_settled_alert_is_planned_again_when_a_redelivery_changes_it() {
+    let mut h = harness(MockActuator::new(), NOTIFY_BACKLOGS);
+    let now = h.clock.now();
+    h.engine
+        .ingest_alerts(&[firing("f1", "low", now)])
+        .await
+        .unwrap();
+    h.engine.tick().await;
+    assert!(h.notifier.sent().is_empty(), "low is below the rule");
+
+    // The same alert, now at warning (medium): the incident's severity rises.
+    h.engine
+        .ingest_alerts(&[firing("f1", "warning", now)])
+        .await
+        .unwrap();
+    assert_eq!(h.engine.book().incidents().len(), 1);
+    h.engine.tick().await;
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].channel, "billing-oncall");
+}
+
+#[tokio::test]
+async fn restored_incidents_are_planned() {
+    let mut source = harness(MockActuator::new(), NOTIFY_BACKLOGS);
+    let now = source.clock.now();
+    source
+        .engine
+        .ingest_alerts(&[firing("f1", "warning", now)])
+        .await
+        .unwrap();
+    let stored: Vec<Incident> = source.engine.book().incidents().cloned().collect();
+
+    let mut h = harness(MockActuator::new(), NOTIFY_BACKLOGS);
+    h.engine
+        .restore(RestoredState {
+            incidents: stored,
+            highest_incident_id: None,
+            healing: None,
+            action_history: Vec::new(),
+        })
+        .unwrap();
+    h.engine.tick().await;
+    assert_eq!(h.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn alerts_no_rule_matches_are_settled_at_ingestion_not_planned_by_the_tick() {
+    let mut h = harness(MockActuator::new(), NOTIFY_BACKLOGS);
+    let now = h.clock.now();
+    let mut other = firing("f2", "warning", now);
+    other.labels.insert("alertname".into(), "DiskFull".into());
+    h.engine
+        .ingest_alerts(&[firing("f1", "low", now), other])
+        .await
+        .unwrap();
+    assert_eq!(h.engine.plan_queue.settled(), 2, "no rule matches either");
+
+    let matching = firing("f3", "warning", now);
+    h.engine.ingest_alerts(&[matching]).await.unwrap();
+    assert_eq!(
+        h.engine.plan_queue.settled(),
+        2,
+        "a rule matches: the tick plans it"
+    );
+    h.engine.tick().await;
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].channel, "billing-oncall");
+    let healed: Vec<String> = h
+        .engine
+        .book()
+        .incidents()
+        .filter(|i| !outcomes(i).is_empty())
+        .map(|i| i.fingerprint.as_str().to_owned())
+        .collect();
+    assert_eq!(healed, vec!["f3".to_owned()]);
+}
+
+#[tokio::test]
+async fn workload_matching_without_names_agrees_with_workload_of() {
+    let mut h = harness(MockActuator::new(), "rules: []");
+    let now = h.clock.now();
+    let with = |fingerprint: &str, pairs: &[(&str, &str)]| {
+        let mut alert = firing(fingerprint, "warning", now);
+        for (key, value) in pairs {
+            alert.labels.insert((*key).into(), (*value).into());
+        }
+        alert
+    };
+    h.engine
+        .ingest_alerts(&[
+            with("f1", &[("instance", "db-1:9100")]),
+            with("f2", &[("instance", "db-2:9100")]),
+            with("f3", &[("deployment", "api"), ("namespace", "shop")]),
+            with("f4", &[("pod", "api-1"), ("namespace", "shop")]),
+            with("f5", &[]),
+        ])
+        .await
+        .unwrap();
+    let incidents: Vec<Incident> = h.engine.book().incidents().cloned().collect();
+    assert_eq!(incidents.len(), 5);
+    for (i, x) in incidents.iter().enumerate() {
+        for (j, y) in incidents.iter().enumerate() {
+            let workload = h.engine.workload_of(y);
+            assert_eq!(
+                h.engine.is_on_workload(x, &workload),
+                i == j,
+                "{} on {workload}",
+                x.fingerprint.as_str()
+            );
+        }
+    }
+}

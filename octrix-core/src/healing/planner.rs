@@ -248,6 +248,20 @@ impl Planner {
         })
     }
 
+    /// Whether [`plan`](Self::plan) would decide [`Decision::NoMatchingRule`]
+    /// for `subject`, without changing anything: a caller can then leave
+    /// the subject alone until it, the rules or its case's progress change.
+    pub fn matches_no_rule(&self, subject: &Subject) -> bool {
+        let protected = subject
+            .namespace
+            .as_ref()
+            .is_some_and(|namespace| self.config.protected_namespaces.contains(namespace));
+        !protected
+            && !self.progress.contains_key(&subject.case)
+            && subject.severity <= self.config.auto_heal_max_severity
+            && self.rule_for(subject).is_none()
+    }
+
     /// Records that `planned` was carried out (or tried) for the case
     /// (see [`Subject::case`]) at `now`: starts the cooldown and counts the attempt.
     pub fn record_attempt(&mut self, case: &str, planned: &PlannedAction, now: Timestamp) {

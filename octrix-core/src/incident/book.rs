@@ -140,6 +140,11 @@ impl IncidentBook {
         self.position.get(id).map(|&index| &self.incidents[index])
     }
 
+    /// Where the incident is in opening order (0 for the first).
+    pub fn position(&self, id: &IncidentId) -> Option<usize> {
+        self.position.get(id).copied()
+    }
+
     /// Every incident, in opening order.
     pub fn incidents(&self) -> impl ExactSizeIterator<Item = &Incident> {
         self.incidents.iter()

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod group_commit;
 mod sql;
 

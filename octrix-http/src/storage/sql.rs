@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::checkpoint;
 use super::{Document, DocumentKind, Storage, StorageError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -160,6 +162,9 @@ impl Default for SqlStorageOptions {
 /// crash the last transactions before it may be lost (the database stays
 /// consistent). [`SqlStorageOptions::sqlite_full_sync`] makes every commit
 /// wait for the disk. PostgreSQL commits follow the server's settings.
+/// A SQLite file's WAL is checkpointed by a task of its own rather than by
+/// the committing connection, so that no commit waits for a checkpoint
+/// (see `storage/checkpoint.rs`).
 ///
 /// PostgreSQL cannot store the character U+0000 in text: incidents or
 /// documents whose indexed strings contain it are refused with
@@ -168,6 +173,9 @@ impl Default for SqlStorageOptions {
 #[derive(Debug, Clone)]
 pub struct SqlStorage {
     pool: Pools,
+    /// Checkpoints a SQLite file's WAL off the commit path (see
+    /// [`checkpoint`]); stops with the last clone.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +283,12 @@ impl SqlStorage {
             })
             .busy_timeout(options.sqlite_busy_timeout)
             .foreign_keys(true);
+        let connect = if in_memory {
+            connect
+        } else {
+            let (key, value) = checkpoint::AUTOCHECKPOINT_OFF;
+            connect.pragma(key, value)
+        };
         let pool_options = SqlitePoolOptions::new().acquire_timeout(options.acquire_timeout);
         let pool_options = if in_memory {
             // The database lives as long as its one connection does.
@@ -294,8 +308,10 @@ impl SqlStorage {
             .run(&pool)
             .await
             .map_err(|error| StorageError::Unavailable(format!("migrations failed: {error}")))?;
+        let checkpointer = (!in_memory).then(|| checkpoint::Checkpointer::start(pool.clone()));
         Ok(Self {
             pool: Pools::Sqlite(pool),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -317,6 +333,7 @@ impl SqlStorage {
             .map_err(|error| StorageError::Unavailable(format!("migrations failed: {error}")))?;
         Ok(Self {
             pool: Pools::Postgres(pool),
+            _checkpointer: None,
         })
     }
 
@@ -1207,5 +1224,53 @@ mod tests {
     fn the_retention_statement_names_the_resolved_status() {
         // apply_retention spells the status out for the partial index.
         assert_eq!(IncidentStatus::Resolved.as_str(), "resolved");
+    }
+
+    #[tokio::test]
+    async fn sqlite_commits_leave_the_wal_to_the_checkpoint_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("octrix.db");
+        let storage = SqlStorage::open_sqlite(&file, SqlStorageOptions::default())
+            .await
+            .unwrap();
+        let Pools::Sqlite(pool) = &storage.pool else {
+            panic!("not SQLite");
+        };
+        for _ in 0..4 {
+            // Every pooled connection, not only the first.
+            let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(pages, 0, "a commit must not checkpoint the WAL itself");
+        }
+        sqlx::query("CREATE TABLE filler (body TEXT)")
+            .execute(pool)
+            .await
+            .unwrap();
+        for _ in 0..40 {
+            sqlx::query("INSERT INTO filler VALUES (?)")
+                .bind("x".repeat(100_000))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        // The task copies the 4 MB from the WAL into the database file.
+        let mut size = 0;
+        for _ in 0..100 {
+            size = std::fs::metadata(&file).unwrap().len();
+            if size >= 4_000_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(size >= 4_000_000, "database file still {size} bytes");
+        // A round copies the whole log when no one writes.
+        crate::storage::checkpoint::checkpoint(pool).await.unwrap();
+        let (_, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(copied, log);
     }
 }
