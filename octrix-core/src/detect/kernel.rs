@@ -375,4 +375,36 @@ mod tests {
         assert_eq!(z[8], f64::INFINITY);
         assert_eq!(anomalies.last().map(|(i, _)| *i), Some(8));
     }
+
+    #[test]
+    fn a_rejected_value_anywhere_fails_the_batch() {
+        let window = 20;
+        let mut seed = 0x2545_F491_4F6C_DD1D;
+        let data: Vec<f64> = (0..2000).map(|_| 100.0 + noise(&mut seed)).collect();
+        let mut z = vec![0.0; data.len() - window];
+        let mut anomalies = Vec::new();
+        assert_eq!(
+            window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 0),
+            Ok(())
+        );
+        // In a whole group and in the last, partial one; NaN, infinite,
+        // and out of range in a window of values as large (a small z).
+        for position in [window + 3, 1000, data.len() - 2, data.len() - 1] {
+            for bad in [f64::NAN, f64::NEG_INFINITY, 2e150] {
+                let mut data = data.clone();
+                if bad == 2e150 {
+                    for (offset, value) in data[position - window..position].iter_mut().enumerate()
+                    {
+                        *value = if offset % 2 == 0 { 1e150 } else { -1e150 };
+                    }
+                }
+                data[position] = bad;
+                assert_eq!(
+                    window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 0),
+                    Err(RejectedValue),
+                    "{bad} at {position}"
+                );
+            }
+        }
+    }
 }
