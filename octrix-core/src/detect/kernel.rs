@@ -116,8 +116,8 @@ struct Kernel {
 
 impl Kernel {
     /// First pass over one group: `data` holds `LANES + 1` blocks, `z` the
-    /// `LANES` blocks of outputs. Writes every z-score as `judge` computes
-    /// it for a positive variance, and leaves in `scratch` the mean,
+    /// `LANES` blocks of outputs. Writes every z-score (deviation over
+    /// standard deviation), and leaves in `scratch` the mean,
     /// variance and triage key of each window (see [`Scratch::key`]).
     /// Returns a bit mask of the lanes with a window to look at again.
     ///
@@ -170,13 +170,9 @@ impl Kernel {
             let centred = (sum_sq - sum * sum * inverse_window).fast_max(Lanes::ZERO);
             let mean = centres + sum * inverse_window;
             let variance = centred * inverse_window;
-            // The steps of `judge` for a positive variance.
-            let deviation = value - mean;
-            let distance = deviation.abs();
-            let std_dev = variance.sqrt();
-            let denominator = distance + sensitivity * std_dev;
-            let reciprocal = Lanes::ONE / (std_dev * denominator);
-            let z = deviation * (denominator * reciprocal);
+            // Within an ulp or two of `judge`'s z (which also derives the
+            // score from its division); anomalies get `judge`'s own.
+            let z = (value - mean) / variance.sqrt();
             for (lane, z) in z.to_array().into_iter().enumerate() {
                 z_lanes[lane][offset] = z;
             }
