@@ -226,7 +226,7 @@ impl Kernel {
                 }
                 let position = lane * window + offset;
                 let value = data[position + window];
-                if !(value.abs() <= MAX_ABS_VALUE) {
+                if value.is_nan() || value.abs() > MAX_ABS_VALUE {
                     return Err(RejectedValue);
                 }
                 let (mean, variance) = if key.is_finite() {
