@@ -43,6 +43,12 @@ type Lanes = f64x4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RejectedValue;
 
+/// How many windows [`window_zscores`] judges per group: the z-scores of a
+/// batch cut at multiples of it are those of the whole batch, bit for bit.
+pub(crate) fn group_len(window: usize) -> usize {
+    LANES * window
+}
+
 /// Writes into `z[i]` the z-score of `data[i + window]` against
 /// `data[i..i + window]`, for every `i` in `0..z.len()`, and appends the
 /// verdict of every anomalous one as `(i + index_offset, detection)`.
@@ -67,7 +73,7 @@ pub(crate) fn window_zscores(
         inverse_window: 1.0 / window as f64,
     };
     let mut scratch = Scratch::new(window);
-    let group_len = LANES * window;
+    let group_len = group_len(window);
     let whole_groups = z.len() / group_len * group_len;
     let (z_groups, z_rest) = z.split_at_mut(whole_groups);
     for (group, z_group) in z_groups.chunks_exact_mut(group_len).enumerate() {

@@ -1,8 +1,11 @@
 //! A batch of samples of one series: short batches one by one, long ones
 //! through the block kernel, with the series state rebuilt exactly.
 
+use std::sync::{Mutex, PoisonError};
+
 use super::{Pool, PoolParams, Ring, SlotState, push_unchecked, recompute_if_due, warm_up};
-use crate::detect::kernel::{RejectedValue, window_zscores};
+
+use crate::detect::kernel::{RejectedValue, group_len, window_zscores};
 use crate::detect::zscore::{VerdictInputs, judge};
 use crate::detect::{BatchSummary, Detection, MAX_ABS_VALUE};
 
@@ -245,8 +248,15 @@ impl Series<'_> {
     }
 }
 
-/// [`window_zscores`] of `data` split across up to `threads` threads, the
-/// calling one included, in parts of equal length.
+/// Outputs in one piece of a batch judged on several threads (rounded up
+/// to whole kernel groups).
+const OUTPUTS_PER_PIECE: usize = 1 << 15;
+
+/// [`window_zscores`] of `data` on up to `threads` threads, the calling one
+/// included. The batch is cut into pieces of whole kernel groups, so that
+/// the z-scores are bit for bit those of one thread, and each thread takes
+/// the next piece when it is free: a thread the OS leaves waiting (other
+/// processes on the cores) delays nothing, the others do its share.
 fn judge_in_parallel(
     data: &[f64],
     window: usize,
@@ -260,43 +270,46 @@ fn judge_in_parallel(
     if threads == 1 {
         return window_zscores(data, window, sensitivity, z, anomalies, index_offset);
     }
-    let part = z.len().div_ceil(threads);
-    let (z_first, z_others) = z.split_at_mut(part);
-    std::thread::scope(|scope| {
-        let others: Vec<_> = z_others
-            .chunks_mut(part)
-            .enumerate()
-            .map(|(index, z)| {
-                let start = (index + 1) * part;
-                let data = &data[start..start + z.len() + window];
-                scope.spawn(move || {
-                    let mut found = Vec::new();
-                    window_zscores(
-                        data,
-                        window,
-                        sensitivity,
-                        z,
-                        &mut found,
-                        index_offset + start,
-                    )
-                    .map(|()| found)
-                })
-            })
+    let group = group_len(window);
+    let piece = OUTPUTS_PER_PIECE.div_ceil(group) * group;
+    let pieces = Mutex::new(z.chunks_mut(piece).enumerate());
+    let judge_pieces = || {
+        let mut judged = Vec::new();
+        loop {
+            let next = pieces.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((index, z)) = next else {
+                return judged;
+            };
+            let start = index * piece;
+            let mut found = Vec::new();
+            let result = window_zscores(
+                &data[start..start + z.len() + window],
+                window,
+                sensitivity,
+                z,
+                &mut found,
+                index_offset + start,
+            );
+            judged.push((index, result.map(|()| found)));
+        }
+    };
+    let judge_pieces = &judge_pieces;
+    let mut judged = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| scope.spawn(move || judge_pieces()))
             .collect();
-        let mut judged = window_zscores(
-            &data[..part + window],
-            window,
-            sensitivity,
-            z_first,
-            anomalies,
-            index_offset,
-        );
-        for handle in others {
-            let found = handle
+        let mut judged = judge_pieces();
+        for helper in helpers {
+            let theirs = helper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            judged = judged.and_then(|()| found.map(|found| anomalies.extend(found)));
+            judged.extend(theirs);
         }
         judged
-    })
+    });
+    judged.sort_unstable_by_key(|(index, _)| *index);
+    for (_, found) in judged {
+        anomalies.extend(found?);
+    }
+    Ok(())
 }
