@@ -295,9 +295,7 @@ fn judge_in_parallel(
     };
     let judge_pieces = &judge_pieces;
     let mut judged = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .map(|_| scope.spawn(move || judge_pieces()))
-            .collect();
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(judge_pieces)).collect();
         let mut judged = judge_pieces();
         for helper in helpers {
             let theirs = helper
