@@ -83,7 +83,7 @@ pub(crate) fn window_zscores(
         kernel.settle(
             group_data,
             z_group,
-            &scratch,
+            &mut scratch,
             lanes_to_look_at,
             anomalies,
             index_offset + start,
@@ -104,7 +104,7 @@ pub(crate) fn window_zscores(
     kernel.settle(
         &padded[..outputs + window],
         z_padded,
-        &scratch,
+        &mut scratch,
         lanes_to_look_at,
         anomalies,
         index_offset + whole_groups,
@@ -215,21 +215,35 @@ impl Kernel {
         &self,
         data: &[f64],
         z: &mut [f64],
-        scratch: &Scratch,
+        scratch: &mut Scratch,
         lanes_to_look_at: u32,
         anomalies: &mut Vec<(usize, Detection)>,
         index_offset: usize,
     ) -> Result<(), RejectedValue> {
         let window = self.window;
+        let Scratch {
+            mean,
+            variance,
+            key,
+            second_looks,
+            ..
+        } = scratch;
         for (lane, z_block) in z.chunks_mut(window).enumerate() {
             if lanes_to_look_at & (1 << lane) == 0 {
                 continue;
             }
-            for (offset, z) in z_block.iter_mut().enumerate() {
-                let key = scratch.key[offset].as_array()[lane];
-                if key <= self.sensitivity {
-                    continue;
-                }
+            // The offsets to look at, gathered without a branch per window:
+            // anomalies are too irregular for the branch predictor, and
+            // their verdicts below then overlap instead of waiting on each
+            // mispredicted branch.
+            let mut count = 0;
+            for (offset, key) in key[..z_block.len()].iter().enumerate() {
+                let key = key.as_array()[lane];
+                second_looks[count] = offset;
+                count += usize::from(key > self.sensitivity || key.is_nan());
+            }
+            for &offset in &second_looks[..count] {
+                let key = key[offset].as_array()[lane];
                 let position = lane * window + offset;
                 let value = data[position + window];
                 if value.is_nan() || value.abs() > MAX_ABS_VALUE {
@@ -237,8 +251,8 @@ impl Kernel {
                 }
                 let (mean, variance) = if key.is_finite() {
                     (
-                        scratch.mean[offset].as_array()[lane],
-                        scratch.variance[offset].as_array()[lane],
+                        mean[offset].as_array()[lane],
+                        variance[offset].as_array()[lane],
                     )
                 } else {
                     exact_mean_and_variance(&data[position..position + window], self.inverse_window)
@@ -249,7 +263,7 @@ impl Kernel {
                     variance,
                     sensitivity: self.sensitivity,
                 });
-                *z = detection.z;
+                z_block[offset] = detection.z;
                 if detection.is_anomaly {
                     anomalies.push((position + index_offset, detection));
                 }
@@ -273,6 +287,8 @@ struct Scratch {
     /// or infinite. Only windows with a key above the sensitivity (or NaN)
     /// need a second look.
     key: Vec<Lanes>,
+    /// The offsets of one lane that [`Kernel::settle`] looks at.
+    second_looks: Vec<usize>,
 }
 
 impl Scratch {
@@ -284,6 +300,7 @@ impl Scratch {
             mean: lanes(),
             variance: lanes(),
             key: lanes(),
+            second_looks: vec![0; window],
         }
     }
 }
