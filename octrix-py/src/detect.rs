@@ -153,6 +153,18 @@ impl DetectionBatch {
         self.anomalies.iter().map(|(index, _)| *index).collect()
     }
 
+    /// Positions of the anomalous samples, ascending, as a numpy int64
+    /// array (no Python int per anomaly). Needs numpy.
+    fn anomaly_index_array<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        py.import("numpy")?;
+        let positions: Vec<i64> = self
+            .anomalies
+            .iter()
+            .map(|(index, _)| i64::try_from(*index).unwrap_or(i64::MAX))
+            .collect();
+        Ok(positions.into_pyarray(py))
+    }
+
     /// `(position, Detection)` of every anomalous sample, ascending.
     #[getter]
     fn anomalies(&self) -> Vec<(usize, PyDetection)> {
@@ -222,6 +234,32 @@ fn numpy_loaded(py: Python<'_>) -> bool {
         .and_then(|sys| sys.getattr("modules"))
         .and_then(|modules| modules.contains("numpy"))
         .unwrap_or(false)
+}
+
+/// `out`, checked: a 1-D numpy float64 array of `len` values.
+fn output_array<'py>(
+    out: &Bound<'py, PyAny>,
+    len: usize,
+) -> Result<Bound<'py, PyArray1<f64>>, Error> {
+    let array = out.cast::<PyArray1<f64>>().map_err(|_| {
+        Error::input(
+            "out",
+            format!(
+                "expected a 1-D numpy float64 array, found {}",
+                convert::type_name(out)
+            ),
+        )
+    })?;
+    if array.len() != len {
+        return Err(Error::input(
+            "out",
+            format!(
+                "must hold one value per sample ({len}), holds {}",
+                array.len()
+            ),
+        ));
+    }
+    Ok(array.clone())
 }
 
 /// Reads `values`: a contiguous 1-D numpy float64 array without copying;
@@ -426,10 +464,13 @@ impl PyDetectorBank {
     /// GIL released. `values` is a list, a numpy float64 array (read in
     /// place) or any float64 buffer; `at` is when the batch was sampled.
     /// Long batches are judged by the core's block kernel on up to
-    /// `threads` threads (default: the machine's cores); the z-scores are
-    /// written into the buffer that becomes, without a copy, the numpy
-    /// array `z_scores()` returns.
-    #[pyo3(signature = (metric, labels, values, at = None, threads = None))]
+    /// `threads` threads (default: the machine's cores). The z-scores are
+    /// written into `out` (a writeable, contiguous numpy float64 array as
+    /// long as `values`) when given, else into a new numpy array (a list
+    /// when numpy is not loaded); `z_scores()` returns that array, not a
+    /// copy.
+    #[pyo3(signature = (metric, labels, values, at = None, threads = None, out = None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn observe_many(
         &mut self,
         py: Python<'_>,
@@ -438,10 +479,11 @@ impl PyDetectorBank {
         values: &Bound<'_, PyAny>,
         at: Option<&Bound<'_, PyAny>>,
         threads: Option<usize>,
-    ) -> Result<DetectionBatch, Error> {
+        out: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DetectionBatch> {
         let at = convert::timestamp_or_now(at, "at")?;
         let threads = match threads {
-            Some(0) => return Err(Error::input("threads", "must be at least 1, got 0")),
+            Some(0) => return Err(Error::input("threads", "must be at least 1, got 0").into()),
             Some(threads) => threads,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
@@ -449,17 +491,42 @@ impl PyDetectorBank {
         let slice = samples.as_slice()?;
         let bank = &mut self.inner;
         let labels: Labels = labels;
-        // Zeroed pages from the allocator, no memset; handed to numpy
-        // without a copy.
-        let mut z = vec![0.0; slice.len()];
-        let summary = py.detach(|| {
-            let id = bank.resolve(metric, &labels, at)?;
-            bank.observe_many_into(id, at, slice, &mut z, threads)
-        })?;
-        let z = if numpy_loaded(py) {
-            ZScores::Array(z.into_pyarray(py).unbind())
-        } else {
-            ZScores::Vec(z)
+        let mut observe = |z: &mut [f64]| {
+            py.detach(|| {
+                let id = bank.resolve(metric, &labels, at)?;
+                bank.observe_many_into(id, at, slice, z, threads)
+            })
+            .map_err(Error::from)
+        };
+        let array = match out {
+            Some(out) if !out.is_none() => Some(output_array(out, slice.len())?),
+            // `numpy.empty`: no zeroing, the kernel writes every value.
+            _ if numpy_loaded(py) => Some(
+                py.import("numpy")?
+                    .getattr("empty")?
+                    .call1((slice.len(),))?
+                    .cast_into::<PyArray1<f64>>()?,
+            ),
+            _ => None,
+        };
+        let (z, summary) = match array {
+            Some(array) => {
+                let summary = {
+                    let mut writer = array
+                        .try_readwrite()
+                        .map_err(|error| Error::input("out", error.to_string()))?;
+                    let z = writer
+                        .as_slice_mut()
+                        .map_err(|error| Error::input("out", error.to_string()))?;
+                    observe(z)?
+                };
+                (ZScores::Array(array.unbind()), summary)
+            }
+            None => {
+                let mut z = vec![0.0; slice.len()];
+                let summary = observe(&mut z)?;
+                (ZScores::Vec(z), summary)
+            }
         };
         Ok(DetectionBatch {
             z,

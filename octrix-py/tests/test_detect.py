@@ -258,3 +258,36 @@ def test_long_bank_batches_agree_with_one_by_one_observation() -> None:
     with pytest.raises(octrix.ValidationError) as caught:
         bank.observe_many("m", {}, values, at=T0, threads=0)
     assert caught.value.field == "threads"
+
+
+def test_bank_batches_write_into_a_given_array_and_name_a_bad_one() -> None:
+    values = np.random.default_rng(9).normal(100.0, 5.0, 10_000)
+    values[5_000] += 60.0
+    expected = octrix.DetectorBank().observe_many("m", {}, values, at=T0)
+    out = np.full(len(values), 7.0)
+    batch = octrix.DetectorBank().observe_many("m", {}, values, at=T0, out=out)
+    assert batch.z_scores() is out
+    np.testing.assert_array_equal(out, expected.z_scores())  # NaN where not judged
+    assert np.isnan(out[:20]).all() and not np.isnan(out[20:]).any()
+    bank = octrix.DetectorBank()
+    for bad, message in (
+        (np.zeros(len(values) - 1), "one value per sample"),
+        (np.zeros(len(values), dtype=np.float32), "float64"),
+        ([0.0] * len(values), "float64"),
+        (values, "borrow"),  # the input itself: read and written at once
+    ):
+        with pytest.raises(octrix.ValidationError, match=message) as caught:
+            bank.observe_many("m", {}, values, at=T0, out=bad)
+        assert caught.value.field == "out"
+    assert len(bank) == 0  # nothing observed
+
+
+def test_anomaly_positions_come_as_an_int64_array_too() -> None:
+    values = np.random.default_rng(4).normal(100.0, 5.0, 20_000)
+    values[::5_000] += 60.0
+    batch = octrix.DetectorBank().observe_many("m", {}, values, at=T0)
+    positions = batch.anomaly_index_array()
+    assert positions.dtype == np.int64
+    assert positions.tolist() == batch.anomaly_indices
+    assert {5_000, 10_000, 15_000} <= set(positions.tolist())
+    assert [i for i, _ in batch.anomalies] == batch.anomaly_indices

@@ -5,34 +5,59 @@
 //! guards against with exact recomputes). The values are cut into blocks of
 //! `window` values; a window starting at offset `o` of block `b` is the
 //! suffix of block `b` from `o` plus the prefix of block `b + 1` up to `o`
-//! (van Herk / Gil-Werman). Both are plain running sums, computed once per
-//! block pair, and the windows of a block pair are independent of each other,
-//! so the per-window loop has no carried dependency and vectorises.
+//! (van Herk / Gil-Werman). Both are plain running sums, and the windows of a
+//! block pair do not depend on the other block pairs.
+//!
+//! [`LANES`] block pairs are judged side by side, one per element of a small
+//! array, so that the compiler turns each step into SIMD instructions over the
+//! pairs: a backward pass stores the suffix sums, and a forward pass carries
+//! the prefix sums in registers while it judges. The forward pass also notes
+//! which windows need more than the common case (an anomaly, cancellation,
+//! zero variance) and whether a value is out of range, so that the input is
+//! read once; a second pass handles only the windows it noted.
 //!
 //! Deviations are summed around a centre taken from block `b` (the median of
 //! its first, middle and last values), which keeps them on the scale of the
 //! spread at any offset. A window whose sums show cancellation (the sum of
-//! squared deviations exceeds [`CANCELLATION_LIMIT`] times the centred sum of
+//! squared deviations reaches [`CANCELLATION_LIMIT`] times the centred sum of
 //! squares: the level moved away from the centre, a spike, or a constant
 //! window) is recomputed exactly from its values, as the streaming detector
 //! does, so that zero variance is exact and the relative error of a variance
 //! stays below `2 · window · CANCELLATION_LIMIT · ε` (about `6e-13` at window
 //! 20).
 
-use super::Detection;
 use super::rolling::{CANCELLATION_LIMIT, ShiftedSums};
 use super::zscore::{VerdictInputs, judge};
+use super::{Detection, MAX_ABS_VALUE};
+use wide::f64x4;
 
-/// Block pairs whose running sums are computed together: their chains of
-/// additions are independent, so they overlap instead of waiting on each
-/// other's latency.
+/// Block pairs judged side by side: four `f64`s are two SSE2 registers, so
+/// two independent chains of additions per step hide their latency.
 const LANES: usize = 4;
+
+/// One value per block pair of a group.
+type Lanes = f64x4;
+
+/// The data held a value the detector rejects (NaN, infinite or beyond
+/// [`MAX_ABS_VALUE`]): what the kernel wrote is meaningless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RejectedValue;
+
+/// How many windows [`window_zscores`] judges per group: the z-scores of a
+/// batch cut at multiples of it are those of the whole batch, bit for bit.
+pub(crate) fn group_len(window: usize) -> usize {
+    LANES * window
+}
 
 /// Writes into `z[i]` the z-score of `data[i + window]` against
 /// `data[i..i + window]`, for every `i` in `0..z.len()`, and appends the
 /// verdict of every anomalous one as `(i + index_offset, detection)`.
 ///
-/// `data` must hold `z.len() + window` accepted values.
+/// `data` must hold `z.len() + window` values, `window` at least 2.
+///
+/// # Errors
+/// [`RejectedValue`] when a judged value (`data[window..]`) would be rejected
+/// by the detector; `z` and the appended anomalies are then meaningless.
 pub(crate) fn window_zscores(
     data: &[f64],
     window: usize,
@@ -40,225 +65,242 @@ pub(crate) fn window_zscores(
     z: &mut [f64],
     anomalies: &mut Vec<(usize, Detection)>,
     index_offset: usize,
-) {
+) -> Result<(), RejectedValue> {
     debug_assert_eq!(data.len(), z.len() + window);
     let kernel = Kernel {
-        data,
         window,
         sensitivity,
         inverse_window: 1.0 / window as f64,
     };
     let mut scratch = Scratch::new(window);
-    let mut centres = [0.0; LANES];
-    let group_len = LANES * window;
-    let (z_groups, z_rest) = z.split_at_mut(z.len() / group_len * group_len);
+    let group_len = group_len(window);
+    let whole_groups = z.len() / group_len * group_len;
+    let (z_groups, z_rest) = z.split_at_mut(whole_groups);
     for (group, z_group) in z_groups.chunks_exact_mut(group_len).enumerate() {
         let start = group * group_len;
-        for (lane, centre) in centres.iter_mut().enumerate() {
-            let block = &data[start + lane * window..][..window];
-            *centre = median_of_three(block[0], block[window / 2], block[window - 1]);
-        }
-        scratch.fill(&data[start..start + group_len + window], window, &centres);
-        for (lane, z_block) in z_group.chunks_exact_mut(window).enumerate() {
-            let block_start = start + lane * window;
-            let sums = scratch.lane(lane);
-            kernel.judge_block(
-                block_start,
-                centres[lane],
-                sums,
-                z_block,
-                anomalies,
-                index_offset,
-            );
-        }
-    }
-    // The last block pairs, fewer than `LANES`, one at a time.
-    let done = z_groups.len();
-    for (pair, z_block) in z_rest.chunks_mut(window).enumerate() {
-        let start = done + pair * window;
-        let block = &data[start..start + window];
-        let next = &data[start + window..start + window + z_block.len()];
-        let centre = median_of_three(block[0], block[window / 2], block[window - 1]);
-        scratch.fill_one(block, next, centre);
-        kernel.judge_block(
-            start,
-            centre,
-            scratch.lane(0),
-            z_block,
+        let group_data = &data[start..start + group_len + window];
+        let lanes_to_look_at = kernel.judge_group(group_data, z_group, &mut scratch)?;
+        kernel.settle(
+            group_data,
+            z_group,
+            &mut scratch,
+            lanes_to_look_at,
             anomalies,
-            index_offset,
-        );
+            index_offset + start,
+        )?;
     }
+    if z_rest.is_empty() {
+        return Ok(());
+    }
+    // The last, partial group: padded with copies of the last value, whose
+    // windows are judged and thrown away.
+    let mut padded = data[whole_groups..].to_vec();
+    let last = padded[padded.len() - 1];
+    padded.resize(group_len + window, last);
+    let mut z_padded = vec![0.0; group_len];
+    let lanes_to_look_at = kernel.judge_group(&padded, &mut z_padded, &mut scratch)?;
+    let outputs = z_rest.len();
+    let z_padded = &mut z_padded[..outputs];
+    kernel.settle(
+        &padded[..outputs + window],
+        z_padded,
+        &mut scratch,
+        lanes_to_look_at,
+        anomalies,
+        index_offset + whole_groups,
+    )?;
+    z_rest.copy_from_slice(z_padded);
+    Ok(())
 }
 
-/// What every block pair shares.
-struct Kernel<'a> {
-    data: &'a [f64],
+/// What every group shares.
+struct Kernel {
     window: usize,
     sensitivity: f64,
     inverse_window: f64,
 }
 
-/// The running sums of one block pair, by offset in the block.
-struct LaneSums<'a> {
-    suffix_sum: &'a [f64],
-    suffix_sum_sq: &'a [f64],
-    prefix_sum: &'a [f64],
-    prefix_sum_sq: &'a [f64],
-}
-
-impl Kernel<'_> {
-    /// Mean and population variance of the window at `offset` of a block
-    /// pair, and whether its sums show cancellation.
+impl Kernel {
+    /// First pass over one group: `data` holds `LANES + 1` blocks, `z` the
+    /// `LANES` blocks of outputs. Writes every z-score (deviation over
+    /// standard deviation), and leaves in `scratch` the mean,
+    /// variance and triage key of each window (see [`Scratch::key`]).
+    /// Returns a bit mask of the lanes with a window to look at again.
+    ///
+    /// # Errors
+    /// [`RejectedValue`] when a judged value is finite but out of range (the
+    /// key marks NaN and infinite ones for [`settle`](Self::settle)).
     #[inline(always)]
-    fn moments(&self, centre: f64, sums: &LaneSums<'_>, offset: usize) -> (f64, f64, bool) {
-        let sum = sums.suffix_sum[offset] + sums.prefix_sum[offset];
-        let sum_sq = sums.suffix_sum_sq[offset] + sums.prefix_sum_sq[offset];
-        let centred = (sum_sq - sum * sum * self.inverse_window).max(0.0);
-        // Never NaN: accepted values keep every square finite.
-        let cancelled = sum_sq > CANCELLATION_LIMIT * centred;
-        (
-            centre + sum * self.inverse_window,
-            centred * self.inverse_window,
-            cancelled,
-        )
+    fn judge_group(
+        &self,
+        data: &[f64],
+        z: &mut [f64],
+        scratch: &mut Scratch,
+    ) -> Result<u32, RejectedValue> {
+        let window = self.window;
+        let blocks: [&[f64]; LANES + 1] = std::array::from_fn(|b| &data[b * window..][..window]);
+        let mut z_blocks = z.chunks_exact_mut(window);
+        let z_lanes: [&mut [f64]; LANES] =
+            std::array::from_fn(|_| z_blocks.next().unwrap_or_default());
+        let centres = Lanes::new(std::array::from_fn(|lane| {
+            let block = blocks[lane];
+            median_of_three(block[0], block[window / 2], block[window - 1])
+        }));
+        let at = |block: usize, offset: usize| {
+            Lanes::new(std::array::from_fn(|lane| blocks[block + lane][offset]))
+        };
+
+        let suffix_sum = &mut scratch.suffix_sum[..window];
+        let suffix_sum_sq = &mut scratch.suffix_sum_sq[..window];
+        let (mut sum, mut sum_sq) = (Lanes::ZERO, Lanes::ZERO);
+        for offset in (0..window).rev() {
+            let deviation = at(0, offset) - centres;
+            sum += deviation;
+            sum_sq += deviation * deviation;
+            suffix_sum[offset] = sum;
+            suffix_sum_sq[offset] = sum_sq;
+        }
+
+        let inverse_window = Lanes::splat(self.inverse_window);
+        let sensitivity = Lanes::splat(self.sensitivity);
+        let cancellation_limit = Lanes::splat(CANCELLATION_LIMIT);
+        let means = &mut scratch.mean[..window];
+        let variances = &mut scratch.variance[..window];
+        let keys = &mut scratch.key[..window];
+        let (mut prefix, mut prefix_sq) = (Lanes::ZERO, Lanes::ZERO);
+        let (mut largest, mut second_look) = (Lanes::ZERO, Lanes::ZERO);
+        for offset in 0..window {
+            let value = at(1, offset);
+            let sum = suffix_sum[offset] + prefix;
+            let sum_sq = suffix_sum_sq[offset] + prefix_sq;
+            let centred = (sum_sq - sum * sum * inverse_window).fast_max(Lanes::ZERO);
+            let mean = centres + sum * inverse_window;
+            let variance = centred * inverse_window;
+            // Within an ulp or two of `judge`'s z (which also derives the
+            // score from its division); anomalies get `judge`'s own.
+            let z = (value - mean) / variance.sqrt();
+            for (lane, z) in z.to_array().into_iter().enumerate() {
+                z_lanes[lane][offset] = z;
+            }
+            // False for a zero `centred` too: cancellation and zero variance
+            // both go to an exact recompute.
+            let sums_hold = sum_sq.simd_lt(cancellation_limit * centred);
+            let key = sums_hold.select(z.abs(), Lanes::splat(f64::INFINITY));
+            // NaN (a NaN or infinite value) is not `<=` either.
+            second_look |= !key.simd_le(sensitivity);
+            // `maxpd` keeps `largest` when the value is NaN (its key is NaN).
+            largest = value.abs().fast_max(largest);
+            means[offset] = mean;
+            variances[offset] = variance;
+            keys[offset] = key;
+            let deviation = value - centres;
+            prefix += deviation;
+            prefix_sq += deviation * deviation;
+        }
+        if largest.simd_gt(Lanes::splat(MAX_ABS_VALUE)).any() {
+            return Err(RejectedValue);
+        }
+        Ok(second_look.to_bitmask())
     }
 
-    /// The z-scores of the windows starting at `data[block_start..]`, one
-    /// per element of `z`. A branch-free pass computes every z-score as
-    /// `judge` does; a second pass, only when the first saw one, handles
-    /// the rare windows that need more: cancellation (exact recompute),
-    /// zero variance, or an anomaly (its full verdict).
-    #[inline(always)]
-    fn judge_block(
+    /// Second pass over one group, after [`judge_group`](Self::judge_group):
+    /// the windows whose key exceeds the sensitivity (or is NaN) get their
+    /// full verdict, from exactly recomputed moments when the sums were not
+    /// trusted. `data` and `z` may stop short of a whole group (the last
+    /// one); `index_offset` is the position of `z[0]` in the batch.
+    ///
+    /// # Errors
+    /// [`RejectedValue`] when a judged value is NaN or infinite.
+    fn settle(
         &self,
-        block_start: usize,
-        centre: f64,
-        sums: LaneSums<'_>,
+        data: &[f64],
         z: &mut [f64],
+        scratch: &mut Scratch,
+        lanes_to_look_at: u32,
         anomalies: &mut Vec<(usize, Detection)>,
         index_offset: usize,
-    ) {
-        let values = &self.data[block_start + self.window..][..z.len()];
-        let mut special = false;
-        for (offset, (z, &value)) in z.iter_mut().zip(values).enumerate() {
-            let (mean, variance, cancelled) = self.moments(centre, &sums, offset);
-            // The steps of `judge` for a positive variance.
-            let deviation = value - mean;
-            let distance = deviation.abs();
-            let std_dev = variance.sqrt();
-            let denominator = distance + self.sensitivity * std_dev;
-            let reciprocal = 1.0 / (std_dev * denominator);
-            *z = deviation * (denominator * reciprocal);
-            // `variance` is never negative (nor NaN): zero is the only
-            // non-positive case.
-            special |= cancelled | (variance <= 0.0) | (z.abs() > self.sensitivity);
-        }
-        if !special {
-            return;
-        }
-        for (offset, (z, &value)) in z.iter_mut().zip(values).enumerate() {
-            let (mut mean, mut variance, cancelled) = self.moments(centre, &sums, offset);
-            if !(cancelled || variance <= 0.0 || z.abs() > self.sensitivity) {
+    ) -> Result<(), RejectedValue> {
+        let window = self.window;
+        let Scratch {
+            mean,
+            variance,
+            key,
+            second_looks,
+            ..
+        } = scratch;
+        for (lane, z_block) in z.chunks_mut(window).enumerate() {
+            if lanes_to_look_at & (1 << lane) == 0 {
                 continue;
             }
-            let position = block_start + offset;
-            if cancelled {
-                (mean, variance) = exact_mean_and_variance(
-                    &self.data[position..position + self.window],
-                    self.inverse_window,
-                );
+            // The offsets to look at, gathered without a branch per window:
+            // anomalies are too irregular for the branch predictor, and
+            // their verdicts below then overlap instead of waiting on each
+            // mispredicted branch.
+            let mut count = 0;
+            for (offset, key) in key[..z_block.len()].iter().enumerate() {
+                let key = key.as_array()[lane];
+                second_looks[count] = offset;
+                count += usize::from(key > self.sensitivity || key.is_nan());
             }
-            let detection = judge(&VerdictInputs {
-                value,
-                mean,
-                variance,
-                sensitivity: self.sensitivity,
-            });
-            *z = detection.z;
-            if detection.is_anomaly {
-                anomalies.push((position + index_offset, detection));
+            for &offset in &second_looks[..count] {
+                let key = key[offset].as_array()[lane];
+                let position = lane * window + offset;
+                let value = data[position + window];
+                if value.is_nan() || value.abs() > MAX_ABS_VALUE {
+                    return Err(RejectedValue);
+                }
+                let (mean, variance) = if key.is_finite() {
+                    (
+                        mean[offset].as_array()[lane],
+                        variance[offset].as_array()[lane],
+                    )
+                } else {
+                    exact_mean_and_variance(&data[position..position + window], self.inverse_window)
+                };
+                let detection = judge(&VerdictInputs {
+                    value,
+                    mean,
+                    variance,
+                    sensitivity: self.sensitivity,
+                });
+                z_block[offset] = detection.z;
+                if detection.is_anomaly {
+                    anomalies.push((position + index_offset, detection));
+                }
             }
         }
+        Ok(())
     }
 }
 
-/// The running sums of `LANES` block pairs, lane-major, reused across
+/// Per-offset values of the `LANES` block pairs of a group, reused across
 /// groups.
 struct Scratch {
-    window: usize,
-    /// `suffix_sum[lane * window + o] = Σ(block[o..] - centre)`.
-    suffix_sum: Vec<f64>,
-    suffix_sum_sq: Vec<f64>,
-    /// `prefix_sum[lane * window + o] = Σ(next[..o] - centre)`.
-    prefix_sum: Vec<f64>,
-    prefix_sum_sq: Vec<f64>,
+    /// `suffix_sum[o][lane] = Σ(block[o..] - centre)`.
+    suffix_sum: Vec<Lanes>,
+    suffix_sum_sq: Vec<Lanes>,
+    /// Mean and population variance of the window at each offset.
+    mean: Vec<Lanes>,
+    variance: Vec<Lanes>,
+    /// Triage of each window: `|z|` when its sums hold, infinite when they
+    /// show cancellation or zero variance, NaN when the judged value is NaN
+    /// or infinite. Only windows with a key above the sensitivity (or NaN)
+    /// need a second look.
+    key: Vec<Lanes>,
+    /// The offsets of one lane that [`Kernel::settle`] looks at.
+    second_looks: Vec<usize>,
 }
 
 impl Scratch {
     fn new(window: usize) -> Self {
+        let lanes = || vec![Lanes::ZERO; window];
         Self {
-            window,
-            suffix_sum: vec![0.0; LANES * window],
-            suffix_sum_sq: vec![0.0; LANES * window],
-            prefix_sum: vec![0.0; LANES * window],
-            prefix_sum_sq: vec![0.0; LANES * window],
-        }
-    }
-
-    fn lane(&self, lane: usize) -> LaneSums<'_> {
-        let range = lane * self.window..(lane + 1) * self.window;
-        LaneSums {
-            suffix_sum: &self.suffix_sum[range.clone()],
-            suffix_sum_sq: &self.suffix_sum_sq[range.clone()],
-            prefix_sum: &self.prefix_sum[range.clone()],
-            prefix_sum_sq: &self.prefix_sum_sq[range],
-        }
-    }
-
-    /// Sums of `LANES` consecutive block pairs: `data` holds their
-    /// `LANES + 1` blocks; lane `l` sums around `centres[l]`.
-    #[inline]
-    fn fill(&mut self, data: &[f64], window: usize, centres: &[f64; LANES]) {
-        let (mut sum, mut sum_sq) = ([0.0; LANES], [0.0; LANES]);
-        for offset in (0..window).rev() {
-            for lane in 0..LANES {
-                let deviation = data[lane * window + offset] - centres[lane];
-                sum[lane] += deviation;
-                sum_sq[lane] += deviation * deviation;
-                self.suffix_sum[lane * window + offset] = sum[lane];
-                self.suffix_sum_sq[lane * window + offset] = sum_sq[lane];
-            }
-        }
-        let (mut sum, mut sum_sq) = ([0.0; LANES], [0.0; LANES]);
-        for offset in 0..window {
-            for lane in 0..LANES {
-                self.prefix_sum[lane * window + offset] = sum[lane];
-                self.prefix_sum_sq[lane * window + offset] = sum_sq[lane];
-                let deviation = data[(lane + 1) * window + offset] - centres[lane];
-                sum[lane] += deviation;
-                sum_sq[lane] += deviation * deviation;
-            }
-        }
-    }
-
-    /// Sums of one block pair (lane 0): `block`, then the `next` values.
-    fn fill_one(&mut self, block: &[f64], next: &[f64], centre: f64) {
-        let (mut sum, mut sum_sq) = (0.0, 0.0);
-        for (offset, &value) in block.iter().enumerate().rev() {
-            let deviation = value - centre;
-            sum += deviation;
-            sum_sq += deviation * deviation;
-            self.suffix_sum[offset] = sum;
-            self.suffix_sum_sq[offset] = sum_sq;
-        }
-        let (mut sum, mut sum_sq) = (0.0, 0.0);
-        for (offset, &value) in next.iter().enumerate() {
-            self.prefix_sum[offset] = sum;
-            self.prefix_sum_sq[offset] = sum_sq;
-            let deviation = value - centre;
-            sum += deviation;
-            sum_sq += deviation * deviation;
+            suffix_sum: lanes(),
+            suffix_sum_sq: lanes(),
+            mean: lanes(),
+            variance: lanes(),
+            key: lanes(),
+            second_looks: vec![0; window],
         }
     }
 }
@@ -320,7 +362,7 @@ mod tests {
                 .collect();
             let mut z = vec![0.0; data.len() - window];
             let mut anomalies = Vec::new();
-            window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 7);
+            window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 7).unwrap();
             for (i, &got) in z.iter().enumerate() {
                 let (mean, variance) = two_pass(&data[i..i + window]);
                 let expected = (data[i + window] - mean) / variance.sqrt();
@@ -346,10 +388,42 @@ mod tests {
         let window = 4;
         let mut z = vec![f64::NAN; data.len() - window];
         let mut anomalies = Vec::new();
-        window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 0);
+        window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 0).unwrap();
         // Windows of only 0.1s: the next 0.1 is at the mean, 0.2 is off it.
         assert_eq!(&z[4..8], &[0.0; 4]);
         assert_eq!(z[8], f64::INFINITY);
         assert_eq!(anomalies.last().map(|(i, _)| *i), Some(8));
+    }
+
+    #[test]
+    fn a_rejected_value_anywhere_fails_the_batch() {
+        let window = 20;
+        let mut seed = 0x2545_F491_4F6C_DD1D;
+        let data: Vec<f64> = (0..2000).map(|_| 100.0 + noise(&mut seed)).collect();
+        let mut z = vec![0.0; data.len() - window];
+        let mut anomalies = Vec::new();
+        assert_eq!(
+            window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 0),
+            Ok(())
+        );
+        // In a whole group and in the last, partial one; NaN, infinite,
+        // and out of range in a window of values as large (a small z).
+        for position in [window + 3, 1000, data.len() - 2, data.len() - 1] {
+            for bad in [f64::NAN, f64::NEG_INFINITY, 2e150] {
+                let mut data = data.clone();
+                if bad == 2e150 {
+                    for (offset, value) in data[position - window..position].iter_mut().enumerate()
+                    {
+                        *value = if offset % 2 == 0 { 1e150 } else { -1e150 };
+                    }
+                }
+                data[position] = bad;
+                assert_eq!(
+                    window_zscores(&data, window, 2.5, &mut z, &mut anomalies, 0),
+                    Err(RejectedValue),
+                    "{bad} at {position}"
+                );
+            }
+        }
     }
 }

@@ -162,6 +162,8 @@ class DetectionBatch:
     @property
     def anomaly_indices(self) -> list[int]:
         """Positions of the anomalous samples, ascending."""
+    def anomaly_index_array(self) -> numpy.typing.NDArray[numpy.int64]:
+        """Positions of the anomalous samples, ascending, as a numpy int64 array."""
     @property
     def anomalies(self) -> list[tuple[int, Detection]]:
         """``(position, Detection)`` of every anomalous sample, ascending."""
@@ -235,12 +237,14 @@ class DetectorBank:
         values: _Samples,
         at: datetime | None = None,
         threads: int | None = None,
+        out: numpy.typing.NDArray[numpy.float64] | None = None,
     ) -> DetectionBatch:
         """Judges every sample of ``values`` for one series, GIL released.
 
         Long batches run the core's block kernel on up to ``threads`` threads
-        (default: the machine's cores), writing z-scores straight into the
-        array ``z_scores()`` returns.
+        (default: the machine's cores), writing z-scores straight into
+        ``out`` (a writeable float64 array as long as ``values``) or a new
+        array: the one ``z_scores()`` returns.
         """
     def contains(self, metric: str, labels: Mapping[str, str]) -> bool:
         """Whether the bank holds series ``metric{labels}``."""

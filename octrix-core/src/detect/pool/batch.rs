@@ -1,8 +1,11 @@
 //! A batch of samples of one series: short batches one by one, long ones
 //! through the block kernel, with the series state rebuilt exactly.
 
+use std::sync::{Mutex, PoisonError};
+
 use super::{Pool, PoolParams, Ring, SlotState, push_unchecked, recompute_if_due, warm_up};
-use crate::detect::kernel::window_zscores;
+
+use crate::detect::kernel::{RejectedValue, group_len, window_zscores};
 use crate::detect::zscore::{VerdictInputs, judge};
 use crate::detect::{BatchSummary, Detection, MAX_ABS_VALUE};
 
@@ -53,34 +56,50 @@ impl Pool {
             ring,
             params,
         };
-        // One vectorisable pass decides whether any sample is rejected.
-        if samples.iter().all(|value| value.abs() <= MAX_ABS_VALUE) {
-            series.observe_valid(samples, z, threads, &mut out.anomalies);
-            return Some(0);
-        }
+        // Most batches hold no rejected sample: judge them as if so (the
+        // kernel checks the values as it reads them), and only when one
+        // shows up, start over from there without the rejected samples.
+        let observed = match series.observe_accepted(samples, z, threads, &mut out.anomalies) {
+            Ok(()) => return Some(0),
+            Err(Unobserved { from }) => from,
+        };
+        let (samples, z) = (&samples[observed..], &mut z[observed..]);
         let mut valid = Vec::with_capacity(samples.len());
         let mut positions = Vec::with_capacity(samples.len());
         for (index, (&value, z)) in samples.iter().zip(z.iter_mut()).enumerate() {
-            // NaN fails the comparison too.
-            if value.abs() <= MAX_ABS_VALUE {
+            if accepted(value) {
                 valid.push(value);
-                positions.push(index);
+                positions.push(observed + index);
             } else {
                 *z = f64::NAN;
-                out.rejected.push(index);
+                out.rejected.push(observed + index);
             }
         }
         let mut valid_z = vec![f64::NAN; valid.len()];
         let first_anomaly = out.anomalies.len();
-        series.observe_valid(&valid, &mut valid_z, threads, &mut out.anomalies);
+        let all_observed =
+            series.observe_accepted(&valid, &mut valid_z, threads, &mut out.anomalies);
+        debug_assert!(all_observed.is_ok(), "only accepted samples are left");
         for (&position, &z_value) in positions.iter().zip(&valid_z) {
-            z[position] = z_value;
+            z[position - observed] = z_value;
         }
         for (index, _) in &mut out.anomalies[first_anomaly..] {
             *index = positions[*index];
         }
         Some(out.rejected.len() as u64)
     }
+}
+
+/// Whether the detector accepts `value` (NaN fails the comparison too).
+#[inline]
+fn accepted(value: f64) -> bool {
+    value.abs() <= MAX_ABS_VALUE
+}
+
+/// A batch met a rejected sample: the samples before `from` were observed,
+/// nothing from `from` on was (their z-scores and anomalies are not set).
+struct Unobserved {
+    from: usize,
 }
 
 /// One series of a pool, borrowed for a batch.
@@ -102,47 +121,63 @@ impl Series<'_> {
         self.values[position * self.ring.lanes + self.ring.lane]
     }
 
-    /// Observes accepted samples (indices into `samples` in `anomalies`).
-    fn observe_valid(
+    /// Observes `samples` (indices into `samples` in `anomalies`), which
+    /// must all be accepted: the first rejected one stops it with the
+    /// position from which nothing was observed.
+    fn observe_accepted(
         &mut self,
         samples: &[f64],
         z: &mut [f64],
         threads: usize,
         anomalies: &mut Vec<(usize, Detection)>,
-    ) {
+    ) -> Result<(), Unobserved> {
         let window = self.window();
         // Until the ring is full, one by one.
         let filling = (window - self.state.len as usize).min(samples.len());
+        if !samples[..filling].iter().all(|&value| accepted(value)) {
+            return Err(Unobserved { from: 0 });
+        }
         self.observe_one_by_one(&samples[..filling], &mut z[..filling], 0, anomalies);
         let (samples, z) = (&samples[filling..], &mut z[filling..]);
         let period = self.params.recompute_period as usize;
         if samples.len() < 2 * (period + window) {
+            if !samples.iter().all(|&value| accepted(value)) {
+                return Err(Unobserved { from: filling });
+            }
             self.observe_one_by_one(samples, z, filling, anomalies);
-            return;
+            return Ok(());
         }
         // Windows that start in the ring: judged over a copy of the ring
         // followed by the first samples.
         let mut head: Vec<f64> = (0..window).map(|k| self.oldest(k)).collect();
         head.extend_from_slice(&samples[..window]);
         let sensitivity = self.params.sensitivity;
-        window_zscores(
+        let before = anomalies.len();
+        let judged = window_zscores(
             &head,
             window,
             sensitivity,
             &mut z[..window],
             anomalies,
             filling,
-        );
-        judge_in_parallel(
-            samples,
-            window,
-            sensitivity,
-            &mut z[window..],
-            anomalies,
-            filling + window,
-            threads,
-        );
+        )
+        .and_then(|()| {
+            judge_in_parallel(
+                samples,
+                window,
+                sensitivity,
+                &mut z[window..],
+                anomalies,
+                filling + window,
+                threads,
+            )
+        });
+        if judged.is_err() {
+            anomalies.truncate(before);
+            return Err(Unobserved { from: filling });
+        }
         self.rebuild_state(&head[..window], samples);
+        Ok(())
     }
 
     /// The steps of `Pool::observe`, sample after sample; `index_offset` is
@@ -213,7 +248,15 @@ impl Series<'_> {
     }
 }
 
-/// [`window_zscores`] of `data` split across up to `threads` threads.
+/// Outputs in one piece of a batch judged on several threads (rounded up
+/// to whole kernel groups).
+const OUTPUTS_PER_PIECE: usize = 1 << 15;
+
+/// [`window_zscores`] of `data` on up to `threads` threads, the calling one
+/// included. The batch is cut into pieces of whole kernel groups, so that
+/// the z-scores are bit for bit those of one thread, and each thread takes
+/// the next piece when it is free: a thread the OS leaves waiting (other
+/// processes on the cores) delays nothing, the others do its share.
 fn judge_in_parallel(
     data: &[f64],
     window: usize,
@@ -222,44 +265,49 @@ fn judge_in_parallel(
     anomalies: &mut Vec<(usize, Detection)>,
     index_offset: usize,
     threads: usize,
-) {
+) -> Result<(), RejectedValue> {
     let threads = threads.clamp(1, (z.len() / MIN_OUTPUTS_PER_THREAD).max(1));
     if threads == 1 {
-        window_zscores(data, window, sensitivity, z, anomalies, index_offset);
-        return;
+        return window_zscores(data, window, sensitivity, z, anomalies, index_offset);
     }
-    let part = z.len().div_ceil(threads);
-    let found: Vec<Vec<(usize, Detection)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = z
-            .chunks_mut(part)
-            .enumerate()
-            .map(|(index, z)| {
-                let start = index * part;
-                let data = &data[start..start + z.len() + window];
-                scope.spawn(move || {
-                    let mut found = Vec::new();
-                    window_zscores(
-                        data,
-                        window,
-                        sensitivity,
-                        z,
-                        &mut found,
-                        index_offset + start,
-                    );
-                    found
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let group = group_len(window);
+    let piece = OUTPUTS_PER_PIECE.div_ceil(group) * group;
+    let pieces = Mutex::new(z.chunks_mut(piece).enumerate());
+    let judge_pieces = || {
+        let mut judged = Vec::new();
+        loop {
+            let next = pieces.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((index, z)) = next else {
+                return judged;
+            };
+            let start = index * piece;
+            let mut found = Vec::new();
+            let result = window_zscores(
+                &data[start..start + z.len() + window],
+                window,
+                sensitivity,
+                z,
+                &mut found,
+                index_offset + start,
+            );
+            judged.push((index, result.map(|()| found)));
+        }
+    };
+    let judge_pieces = &judge_pieces;
+    let mut judged = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(judge_pieces)).collect();
+        let mut judged = judge_pieces();
+        for helper in helpers {
+            let theirs = helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            judged.extend(theirs);
+        }
+        judged
     });
-    for part in found {
-        anomalies.extend(part);
+    judged.sort_unstable_by_key(|(index, _)| *index);
+    for (_, found) in judged {
+        anomalies.extend(found?);
     }
+    Ok(())
 }
