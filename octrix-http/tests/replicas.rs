@@ -10,10 +10,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::binary::Server;
+use common::binary::{Server, drop_postgres_database, postgres_database};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const ADMIN: &str = "replicas-test-admin-token-0123456789";
 /// Short leases so that the test runs in seconds.
@@ -99,32 +98,13 @@ async fn leader_metric(server: &Server) -> String {
         .to_owned()
 }
 
-/// A PostgreSQL database of its own on the test server.
-async fn database(base: &str, name: &str) -> String {
-    let mut admin = PgConnection::connect(base).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("CREATE DATABASE (the role needs CREATEDB)");
-    let authority = base.find("://").unwrap() + 3;
-    let (head, params) = base.split_at(base.find('?').unwrap_or(base.len()));
-    let path = head[authority..]
-        .find('/')
-        .map_or(head.len(), |i| authority + i);
-    format!("{}/{name}{params}", &head[..path])
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run scripts/test-storage"]
 async fn two_replicas_on_postgres_storage_share_one_leader_and_fail_over() {
     let base = std::env::var("OCTRIX_TEST_DATABASE_URL")
         .expect("OCTRIX_TEST_DATABASE_URL names a PostgreSQL server (scripts/test-storage)");
     let name = format!("octrix_replicas_{}", std::process::id());
-    let url = database(&base, &name).await;
+    let url = postgres_database(&base, &name).await;
     let (dir_a, dir_b, dir_c) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
@@ -287,9 +267,5 @@ async fn two_replicas_on_postgres_storage_share_one_leader_and_fail_over() {
     assert_eq!(incidents_of(&c, "ReplicaB").await.len(), 1);
     c.stop();
 
-    let mut admin = PgConnection::connect(&base).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_postgres_database(&base, &name).await;
 }

@@ -10,9 +10,8 @@ mod common;
 
 use std::path::Path;
 
-use common::binary::Server;
+use common::binary::{Server, drop_postgres_database, postgres_database};
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const ADMIN: &str = "restart-test-admin-token-0123456789";
 
@@ -245,21 +244,7 @@ async fn serve_restarts_on_postgres_storage_with_everything_kept() {
     let base = std::env::var("OCTRIX_TEST_DATABASE_URL")
         .expect("OCTRIX_TEST_DATABASE_URL names a PostgreSQL server (scripts/test-storage)");
     let database = format!("octrix_restart_{}", std::process::id());
-    let mut admin = PgConnection::connect(&base).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("CREATE DATABASE (the role needs CREATEDB)");
-    let authority = base.find("://").unwrap() + 3;
-    let (head, params) = base.split_at(base.find('?').unwrap_or(base.len()));
-    let path = head[authority..]
-        .find('/')
-        .map_or(head.len(), |i| authority + i);
-    let url = format!("{}/{database}{params}", &head[..path]);
+    let url = postgres_database(&base, &database).await;
 
     let dir = tempfile::tempdir().unwrap();
     restart_keeps_everything(dir.path(), Some(&url)).await;
@@ -267,8 +252,5 @@ async fn serve_restarts_on_postgres_storage_with_everything_kept() {
         !dir.path().join("octrix.db").exists(),
         "no SQLite file when DATABASE_URL names PostgreSQL"
     );
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_postgres_database(&base, &database).await;
 }

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlx::Connection;
 
 /// A running `octrix serve` binary.
 pub struct Server {
@@ -90,16 +91,7 @@ impl Server {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
+        let response = self.raw(method, path, body).await;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap();
         (
@@ -170,4 +162,38 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Creates (or empties) the database `name` on the PostgreSQL server of
+/// `base` and returns its URL.
+pub async fn postgres_database(base: &str, name: &str) -> String {
+    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("CREATE DATABASE (the role needs CREATEDB)");
+    let authority = base.find("://").unwrap() + 3;
+    let (head, params) = base.split_at(base.find('?').unwrap_or(base.len()));
+    let path = head[authority..]
+        .find('/')
+        .map_or(head.len(), |i| authority + i);
+    format!("{}/{name}{params}", &head[..path])
+}
+
+/// Drops the database `name` made by [`postgres_database`], closing the
+/// connections a killed server left behind.
+pub async fn drop_postgres_database(base: &str, name: &str) {
+    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
 }
